@@ -1,0 +1,48 @@
+/* test.h - the unit-test harness: tests are functions run with RUN(); a test fails
+ * if any CHECK in it fails. TEST_END() prints "N passed, N failed" and returns the
+ * process status (non-zero if anything failed or nothing ran). */
+#ifndef MNISTSEC_TEST_H
+#define MNISTSEC_TEST_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int test_passed, test_failed, test_cur_failed;
+
+#define CHECK(cond, ...)                                                                   \
+    do {                                                                                   \
+        if (!(cond)) {                                                                     \
+            test_cur_failed = 1;                                                           \
+            fprintf(stderr, "  check failed at %s:%d: %s: ", __FILE__, __LINE__, #cond);   \
+            fprintf(stderr, __VA_ARGS__);                                                  \
+            fputc('\n', stderr);                                                           \
+        }                                                                                  \
+    } while (0)
+
+#define RUN(fn)                                                                            \
+    do {                                                                                   \
+        test_cur_failed = 0;                                                               \
+        fn();                                                                              \
+        if (test_cur_failed) {                                                             \
+            test_failed++;                                                                 \
+            fprintf(stderr, "FAIL %s\n", #fn);                                             \
+        } else {                                                                           \
+            test_passed++;                                                                 \
+            fprintf(stderr, "ok   %s\n", #fn);                                             \
+        }                                                                                  \
+    } while (0)
+
+#define TEST_END()                                                                         \
+    do {                                                                                   \
+        printf("%d passed, %d failed\n", test_passed, test_failed);                        \
+        return (test_failed || !test_passed) ? 1 : 0;                                      \
+    } while (0)
+
+/* |a-b| <= atol + rtol*|ref| */
+static inline int close_enough(double a, double ref, double atol, double rtol)
+{
+    return fabs(a - ref) <= atol + rtol * fabs(ref);
+}
+
+#endif
