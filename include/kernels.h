@@ -1,0 +1,53 @@
+/* kernels.h - fast, multi-threaded versions of the ops in layers.h.
+ *
+ * Same shapes and conventions as layers.h (dw/db accumulate, dx overwritten, dx may be
+ * NULL), each checked against its reference in tests/test_kernels.c. Work is split
+ * so that every output element is computed by one task in a fixed order: results are
+ * bit-identical whatever the thread count.
+ *
+ * Legend: N batch, C channels (Ci in, Co out), H height, W width, I inputs, O outputs.
+ */
+#ifndef MNISTSEC_KERNELS_H
+#define MNISTSEC_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+#include "threadpool.h"
+
+/* Compute context: the worker pool plus scratch memory sized once for the largest
+ * batch, so nothing is allocated per step. */
+typedef struct kctx kctx;
+
+ms_status kctx_create(kctx **k, size_t nthreads, size_t max_batch, ms_err *err);
+void kctx_destroy(kctx *k);
+size_t kctx_threads(const kctx *k);
+threadpool *kctx_pool(kctx *k);
+
+/* y = conv3x3(x, w) + b, then ReLU if relu != 0.
+ * x: (N, Ci, H, W)  w: (Co, Ci, 3, 3)  b: (Co)  y: (N, Co, H, W) */
+void k_conv3x3_forward(kctx *k, float *y, const float *x, const float *w, const float *b,
+                       size_t n, size_t ci, size_t co, size_t h, size_t wd, int relu);
+/* dy: (N, Co, H, W) (already multiplied by the ReLU mask) -> dx (N, Ci, H, W)
+ * overwritten (may be NULL), dw (Co, Ci, 3, 3) and db (Co) accumulated. */
+void k_conv3x3_backward(kctx *k, float *dx, float *dw, float *db, const float *dy,
+                        const float *x, const float *w, size_t n, size_t ci, size_t co,
+                        size_t h, size_t wd);
+
+/* 2x2 max pool, as maxpool2x2_forward. */
+void k_maxpool2x2_forward(kctx *k, float *y, uint32_t *argmax, const float *x, size_t n,
+                          size_t c, size_t h, size_t w);
+/* dx (N, C, H, W) overwritten: dy routed to argmax, times the ReLU mask (a > 0) of
+ * the pooled activation a (N, C, H, W); pass a = NULL for no mask. */
+void k_maxpool2x2_backward(kctx *k, float *dx, const float *dy, const uint32_t *argmax,
+                           const float *a, size_t n, size_t c, size_t h, size_t w);
+
+/* y = x W^T + b, then ReLU if relu != 0.  x: (N, I)  w: (O, I)  b: (O)  y: (N, O) */
+void k_linear_forward(kctx *k, float *y, const float *x, const float *w, const float *b,
+                      size_t n, size_t in, size_t out, int relu);
+/* dx (N, I) = dy W (overwritten, may be NULL); dw (O, I) += dy^T x; db (O) += sum dy */
+void k_linear_backward(kctx *k, float *dx, float *dw, float *db, const float *dy,
+                       const float *x, const float *w, size_t n, size_t in, size_t out);
+
+#endif
