@@ -30,7 +30,8 @@ threadpool *kctx_pool(kctx *k);
 void k_conv3x3_forward(kctx *k, float *y, const float *x, const float *w, const float *b,
                        size_t n, size_t ci, size_t co, size_t h, size_t wd, int relu);
 /* dy: (N, Co, H, W) (already multiplied by the ReLU mask) -> dx (N, Ci, H, W)
- * overwritten (may be NULL), dw (Co, Ci, 3, 3) and db (Co) accumulated. */
+ * overwritten (may be NULL), dw (Co, Ci, 3, 3) and db (Co) accumulated. dw and db
+ * may both be NULL to skip the parameter gradients (input-gradient attacks). */
 void k_conv3x3_backward(kctx *k, float *dx, float *dw, float *db, const float *dy,
                         const float *x, const float *w, size_t n, size_t ci, size_t co,
                         size_t h, size_t wd);
@@ -46,7 +47,8 @@ void k_maxpool2x2_backward(kctx *k, float *dx, const float *dy, const uint32_t *
 /* y = x W^T + b, then ReLU if relu != 0.  x: (N, I)  w: (O, I)  b: (O)  y: (N, O) */
 void k_linear_forward(kctx *k, float *y, const float *x, const float *w, const float *b,
                       size_t n, size_t in, size_t out, int relu);
-/* dx (N, I) = dy W (overwritten, may be NULL); dw (O, I) += dy^T x; db (O) += sum dy */
+/* dx (N, I) = dy W (overwritten, may be NULL); dw (O, I) += dy^T x; db (O) += sum dy.
+ * dw and db may both be NULL to skip the parameter gradients. */
 void k_linear_backward(kctx *k, float *dx, float *dw, float *db, const float *dy,
                        const float *x, const float *w, size_t n, size_t in, size_t out);
 
