@@ -43,7 +43,7 @@ typedef struct {
 } gc_result;
 
 /* sum_k r[k] * y[k] in double: the loss L = sum(r .* y) whose dL/dy is r. */
-static double gc_dot(const float *r, const float *y, size_t len)
+static inline double gc_dot(const float *r, const float *y, size_t len)
 {
     double s = 0.0;
     for (size_t k = 0; k < len; k++)
@@ -52,7 +52,7 @@ static double gc_dot(const float *r, const float *y, size_t len)
 }
 
 /* Central difference of loss with respect to p[idx]; p[idx] is restored. */
-static double gc_numeric(gc_loss_fn loss, void *ctx, float *p, size_t idx, double h)
+static inline double gc_numeric(gc_loss_fn loss, void *ctx, float *p, size_t idx, double h)
 {
     const float saved = p[idx];
     const float plus = (float)((double)saved + h);
@@ -65,7 +65,7 @@ static double gc_numeric(gc_loss_fn loss, void *ctx, float *p, size_t idx, doubl
     return (lp - lm) / ((double)plus - (double)minus);
 }
 
-static void gc_result_init(gc_result *res)
+static inline void gc_result_init(gc_result *res)
 {
     res->checked = 0;
     res->failed = 0;
@@ -77,7 +77,7 @@ static void gc_result_init(gc_result *res)
 }
 
 /* Adds one comparison of analytic value a with reference ref at element idx. */
-static void gc_result_add(gc_result *res, size_t idx, double a, double ref, double atol,
+static inline void gc_result_add(gc_result *res, size_t idx, double a, double ref, double atol,
                           double rtol)
 {
     const double diff = fabs(a - ref);
@@ -99,7 +99,7 @@ static void gc_result_add(gc_result *res, size_t idx, double a, double ref, doub
     res->checked++;
 }
 
-static void gc_report(const char *name, const gc_result *res, double h, double atol,
+static inline void gc_report(const char *name, const gc_result *res, double h, double atol,
                       double rtol)
 {
     fprintf(stderr,
@@ -113,7 +113,7 @@ static void gc_report(const char *name, const gc_result *res, double h, double a
  * p[0..len): all elements, or opts->max_checks of them chosen uniformly without
  * replacement (selection sampling, so no allocation). Prints a summary line to stderr
  * unless opts->quiet. */
-static gc_result gc_check(const char *name, gc_loss_fn loss, void *ctx, float *p,
+static inline gc_result gc_check(const char *name, gc_loss_fn loss, void *ctx, float *p,
                           const float *grad, size_t len, const gc_opts *opts)
 {
     gc_result res;
