@@ -41,6 +41,12 @@ ms_status idx_parse(const uint8_t *buf, size_t len, const char *name, idx_array 
  * MS_EDATA if the content is bad. */
 ms_status idx_read_file(const char *path, idx_array *out, ms_err *err);
 
+/* The content step of idx_read_file: parses the bytes of a file as stored, raw or
+ * gzip (detected by content). For gzip the IDX header is decompressed first and the
+ * output is capped at the size it implies. sha256 is of buf as given. */
+ms_status idx_parse_file_bytes(const uint8_t *buf, size_t len, const char *name,
+                               idx_array *out, ms_err *err);
+
 void idx_free(idx_array *a);
 
 /* Writes an IDX file atomically (temporary name + rename). data is in host order. */
@@ -63,6 +69,8 @@ typedef struct {
  * same for labels. Checks: images are 3-D 28x28 (u8 or f32 in [0,1]), labels 1-D u8
  * in 0..9, equal counts. limit > 0 keeps only the first `limit` items (error if the
  * file has fewer). */
+/* Status: MS_ENOINPUT if no file is found or one cannot be read, MS_EDATA if a file
+ * fails a check, MS_EUSAGE if limit exceeds the number of items. */
 ms_status dataset_load(dataset *ds, const char *dir, const char *split, size_t limit,
                        ms_err *err);
 void dataset_free(dataset *ds);
