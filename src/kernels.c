@@ -1,0 +1,1101 @@
+/* kernels.c - fast, multi-threaded versions of the ops in layers.h (see kernels.h).
+ *
+ * Legend: N batch, C channels (Ci in, Co out), H height, W width, I inputs, O outputs,
+ * S = W + 1 padded row stride, Q = H * S positions of a padded plane, K = Ci * 9.
+ *
+ * Convolution as an implicit GEMM over a padded plane. Each input plane is copied
+ * into a per-task buffer with one zero column after every row, a zero row above and
+ * below and one zero in front:  element (r, c) of the padded plane (r = image row + 1)
+ * sits at 1 + r*S + c. Output position (i, j) gets the flat index q = i*S + j, and the
+ * input it needs for tap (p, t) (p, t in 0..2) is at q + p*S + t of the same plane:
+ * the left neighbour of column 0 is the previous row's zero column. So the "im2col"
+ * matrix is never built: row k = (c, p, t) of it is the padded plane of channel c
+ * shifted by p*S + t, and  y[o][q] = b[o] + sum_k w[o][k] x[c][q + off(k)]  is a GEMM
+ * whose B rows are read in place. Positions with j == W are computed and dropped.
+ *  - forward: register tile of 8 output channels x 48 positions (24 vector FMAs per k);
+ *  - dL/dx: the same kernel on the padded dy with the flipped, transposed weights
+ *    dx[c][q] = sum_{o,p,t} w[o][c][2-p][2-t] dy[o][q + p*S + t];
+ *  - dL/dw[o][k] = sum_q dy[o][q] x[c][q + off(k)]: dy is transposed to (Q, Co) so
+ *    the tile is 6 rows k x 64 channels o, reduced over q in order.
+ *
+ * Determinism. Work is split into items (images, channel blocks, column blocks) whose
+ * shape depends only on the problem, never on the thread count; each output element is
+ * computed inside one item in a fixed order. Threads pull items from a shared counter,
+ * so a slow thread does not hold the others back, and use the scratch of their task
+ * slot. dL/dw is summed over images through per-image partial sums added in image
+ * order, so it too is bit-identical whatever the thread count.
+ */
+#include "kernels.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checked.h"
+
+/* ---- 16-lane float vectors: GCC/Clang vector extension, or plain arrays ---------- */
+
+#define VL 16
+
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(MS_PORTABLE_VECTORS)
+typedef float vf __attribute__((vector_size(64)));
+typedef int vi __attribute__((vector_size(64)));
+
+static inline vf vload(const float *p)
+{
+    vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void vstore(float *p, vf v) { memcpy(p, &v, sizeof v); }
+static inline vf vset1(float s)
+{
+    return (vf){s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s};
+}
+static inline vf vadd(vf a, vf b) { return a + b; }
+static inline float vlane(vf v, int i) { return v[i]; }
+static inline vf vrelu(vf v)
+{
+    const vf z = vset1(0.0f);
+    return (vf)((vi)v & (vi)(v > z));
+}
+#if defined(__AVX512F__)
+#include <immintrin.h>
+/* acc + a*b with one rounding (ISO C mode does not contract a*b+c by itself) */
+static inline vf vfma(vf acc, vf a, vf b)
+{
+    return (vf)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)acc);
+}
+#else
+static inline vf vfma(vf acc, vf a, vf b) { return acc + a * b; }
+#endif
+
+#else /* portable fallback */
+typedef struct {
+    float f[VL];
+} vf;
+
+static inline vf vload(const float *p)
+{
+    vf v;
+    memcpy(v.f, p, sizeof v.f);
+    return v;
+}
+static inline void vstore(float *p, vf v) { memcpy(p, v.f, sizeof v.f); }
+static inline vf vset1(float s)
+{
+    vf v;
+    for (int i = 0; i < VL; i++)
+        v.f[i] = s;
+    return v;
+}
+static inline vf vadd(vf a, vf b)
+{
+    for (int i = 0; i < VL; i++)
+        a.f[i] += b.f[i];
+    return a;
+}
+static inline float vlane(vf v, int i) { return v.f[i]; }
+static inline vf vrelu(vf v)
+{
+    for (int i = 0; i < VL; i++)
+        v.f[i] = v.f[i] > 0.0f ? v.f[i] : 0.0f;
+    return v;
+}
+static inline vf vfma(vf acc, vf a, vf b)
+{
+    for (int i = 0; i < VL; i++)
+        acc.f[i] += a.f[i] * b.f[i];
+    return acc;
+}
+#endif
+
+/* Sum of the lanes in a fixed (pairwise) order. */
+static inline float vhsum(vf v)
+{
+    float t[VL];
+    for (int i = 0; i < VL; i++)
+        t[i] = vlane(v, i);
+    for (int h = VL / 2; h > 0; h /= 2)
+        for (int i = 0; i < h; i++)
+            t[i] += t[i + h];
+    return t[0];
+}
+
+static inline float relu1(float v) { return v > 0.0f ? v : 0.0f; }
+
+/* ---- context ------------------------------------------------------------------- */
+
+/* Conv tile shapes. */
+#define FWD_MR 8                 /* output channels per tile */
+#define FWD_NV 3                 /* vectors of positions per tile */
+#define FWD_NQ (FWD_NV * VL)     /* 48 positions per tile */
+#define DW_OMAX 64               /* channels o per dL/dw tile */
+
+/* Capacity of the scratch: planes up to CAP_SIDE x CAP_SIDE with up to CAP_C
+ * channels on either side of a conv. Larger calls use the plain loops at the end. */
+#define CAP_SIDE 28
+#define CAP_C 64
+#define DW_SLOTS 16 /* images whose dL/dw partial sums are kept before adding them up */
+
+struct kctx {
+    threadpool *pool;
+    size_t nthreads, max_batch;
+    float *mem;        /* one allocation for everything below */
+    float *task;       /* nthreads blocks of task_floats */
+    size_t task_floats;
+    float *wpack;      /* packed weights, wpack_floats */
+    size_t wpack_floats;
+    float *bpack;      /* packed bias, CAP_C + FWD_MR */
+    float *slots;      /* DW_SLOTS blocks of slot_floats: (K, Co') partial dw, then db */
+    size_t slot_floats;
+    size_t *koff;      /* 2 * CAP_C * 9 + 64 offsets of the rows of B */
+    size_t *tag;       /* per task: 1 + index of the image held in its padded buffer */
+};
+
+static size_t round_up(size_t a, size_t m) { return (a + m - 1) / m * m; }
+
+/* Geometry of a padded plane for an h x w image. */
+typedef struct {
+    size_t h, w, S, Q, Qpad, CS; /* CS: floats per padded channel */
+} plane_geom;
+
+static plane_geom geom(size_t h, size_t w)
+{
+    plane_geom g;
+    g.h = h;
+    g.w = w;
+    g.S = w + 1;
+    g.Q = h * g.S;
+    g.Qpad = round_up(g.Q, FWD_NQ);
+    /* reads go up to Qpad - 1 + 2S + 2 (forward, dw) and dyT reads Qpad - 1 + S + 1 */
+    g.CS = round_up(g.Qpad + 2 * g.S + 3, VL);
+    return g;
+}
+
+/* Floats of task scratch a conv of this shape needs, 0 if it does not fit. */
+static size_t conv_task_need(size_t ci, size_t co, size_t h, size_t w)
+{
+    plane_geom g = geom(h, w);
+    size_t cop = round_up(co, VL);
+    return ci * g.CS + co * g.CS + g.Qpad * cop;
+}
+
+static int conv_fits(const kctx *k, size_t ci, size_t co, size_t h, size_t w)
+{
+    if (ci == 0 || co == 0 || h == 0 || w == 0 || ci > CAP_C || co > CAP_C ||
+        h > CAP_SIDE || w > CAP_SIDE)
+        return 0;
+    return conv_task_need(ci, co, h, w) <= k->task_floats;
+}
+
+ms_status kctx_create(kctx **out, size_t nthreads, size_t max_batch, ms_err *err)
+{
+    *out = NULL;
+    if (max_batch == 0)
+        return ms_fail(err, MS_EUSAGE, "kernels: max_batch must be positive");
+    kctx *k = calloc(1, sizeof *k);
+    if (!k)
+        return ms_fail(err, MS_EINTERNAL, "kernels: out of memory");
+    ms_status st = threadpool_create(&k->pool, nthreads, err);
+    if (st != MS_OK) {
+        free(k);
+        return st;
+    }
+    k->nthreads = nthreads;
+    k->max_batch = max_batch;
+    k->task_floats = round_up(conv_task_need(CAP_C, CAP_C, CAP_SIDE, CAP_SIDE), VL);
+    k->wpack_floats = round_up(CAP_C, FWD_MR) * CAP_C * 9;
+    k->slot_floats = round_up(CAP_C * 9 * round_up(CAP_C, VL) + round_up(CAP_C, VL), VL);
+    size_t total = 0, part;
+    int ok = size_mul(&part, nthreads, k->task_floats) && size_add(&total, total, part) &&
+             size_add(&total, total, k->wpack_floats) &&
+             size_add(&total, total, round_up(CAP_C + FWD_MR, VL)) &&
+             size_mul(&part, DW_SLOTS, k->slot_floats) && size_add(&total, total, part) &&
+             size_add(&total, total, VL);
+    size_t bytes;
+    if (!ok || !size_mul(&bytes, total, sizeof(float))) {
+        kctx_destroy(k);
+        return ms_fail(err, MS_EINTERNAL, "kernels: scratch size overflows");
+    }
+    k->mem = calloc(total, sizeof(float));
+    k->koff = calloc(2 * CAP_C * 9 + 64, sizeof(size_t));
+    k->tag = calloc(nthreads, sizeof(size_t));
+    if (!k->mem || !k->koff || !k->tag) {
+        kctx_destroy(k);
+        return ms_fail(err, MS_EINTERNAL, "kernels: out of memory for %zu bytes of scratch",
+                       bytes);
+    }
+    /* carve, keeping every block 64-byte aligned relative to an aligned start */
+    float *p = k->mem;
+    uintptr_t mis = ((uintptr_t)p / sizeof(float)) % VL;
+    if (mis)
+        p += VL - mis;
+    k->task = p;
+    p += nthreads * k->task_floats;
+    k->wpack = p;
+    p += k->wpack_floats;
+    k->bpack = p;
+    p += round_up(CAP_C + FWD_MR, VL);
+    k->slots = p;
+    *out = k;
+    return MS_OK;
+}
+
+void kctx_destroy(kctx *k)
+{
+    if (!k)
+        return;
+    threadpool_destroy(k->pool);
+    free(k->mem);
+    free(k->koff);
+    free(k->tag);
+    free(k);
+}
+
+size_t kctx_threads(const kctx *k) { return k->nthreads; }
+threadpool *kctx_pool(kctx *k) { return k->pool; }
+
+/* Runs fn(arg, t) for t < min(nthreads, nitems); tasks pull items themselves. */
+static void run_slots(kctx *k, threadpool_fn fn, void *arg, size_t nitems)
+{
+    size_t t = k->nthreads < nitems ? k->nthreads : nitems;
+    if (t == 0)
+        return;
+    threadpool_run(k->pool, fn, arg, t);
+}
+
+/* ---- padding and storing planes ------------------------------------------------- */
+
+/* Copies c planes (H, W) from src into the padded layout of g at dst (c * CS). */
+static void pad_planes(float *restrict dst, const float *restrict src, size_t c,
+                       const plane_geom *g)
+{
+    const size_t h = g->h, w = g->w, S = g->S;
+    for (size_t ch = 0; ch < c; ch++) {
+        float *d = dst + ch * g->CS;
+        const float *s = src + ch * h * w;
+        memset(d, 0, (1 + S) * sizeof(float)); /* front zero and row 0 */
+        for (size_t i = 0; i < h; i++) {
+            float *row = d + 1 + (i + 1) * S;
+            memcpy(row, s + i * w, w * sizeof(float));
+            row[w] = 0.0f;
+        }
+        size_t tail = 1 + (h + 1) * S;
+        memset(d + tail, 0, (g->CS - tail) * sizeof(float));
+    }
+}
+
+/* Stores positions [q0, q0 + nq) of a padded-plane row into the (H, W) plane dst,
+ * dropping the zero column. */
+static void store_positions(float *restrict dst, const float *restrict src, size_t q0,
+                            size_t nq, const plane_geom *g)
+{
+    const size_t S = g->S, w = g->w;
+    size_t end = q0 + nq;
+    if (end > g->Q)
+        end = g->Q;
+    size_t q = q0, i = q0 / S, j = q0 - i * S;
+    while (q < end) {
+        if (j == w) {
+            q++;
+            i++;
+            j = 0;
+            continue;
+        }
+        size_t run = w - j;
+        if (run > end - q)
+            run = end - q;
+        memcpy(dst + i * w + j, src + (q - q0), run * sizeof(float));
+        q += run;
+        j += run;
+    }
+}
+
+/* ---- conv micro-kernels ---------------------------------------------------------- */
+
+/* tile[m][0..48) = bias[m] + sum_k wp[k][m] * xq[koff[k] + 0..48), optional ReLU.
+ * wp: (K, 8) packed weights; xq: padded planes offset to the tile's first position. */
+static inline void conv_tile(float *restrict tile, const float *restrict wp,
+                             const float *restrict bias, const float *restrict xq,
+                             const size_t *restrict koff, size_t K, int relu)
+{
+    vf acc[FWD_MR][FWD_NV];
+    for (int m = 0; m < FWD_MR; m++) {
+        vf b = vset1(bias ? bias[m] : 0.0f);
+        for (int v = 0; v < FWD_NV; v++)
+            acc[m][v] = b;
+    }
+    for (size_t kk = 0; kk < K; kk++) {
+        const float *s = xq + koff[kk];
+        vf x0 = vload(s), x1 = vload(s + VL), x2 = vload(s + 2 * VL);
+        const float *a = wp + kk * FWD_MR;
+        for (int m = 0; m < FWD_MR; m++) {
+            vf am = vset1(a[m]);
+            acc[m][0] = vfma(acc[m][0], am, x0);
+            acc[m][1] = vfma(acc[m][1], am, x1);
+            acc[m][2] = vfma(acc[m][2], am, x2);
+        }
+    }
+    for (int m = 0; m < FWD_MR; m++)
+        for (int v = 0; v < FWD_NV; v++)
+            vstore(tile + m * FWD_NQ + v * VL, relu ? vrelu(acc[m][v]) : acc[m][v]);
+}
+
+/* ---- conv forward (also the dL/dx pass) ----------------------------------------- */
+
+typedef struct {
+    kctx *k;
+    float *y;          /* (N, Co, H, W) */
+    const float *x;    /* (N, Ci, H, W) */
+    const float *wp;   /* (Co'/8, K, 8) */
+    const float *bp;   /* (Co') or NULL */
+    size_t ci, co, K, nob, groups;
+    plane_geom g;
+    int relu;
+    size_t nitems;
+    atomic_size_t next;
+} conv_fwd_job;
+
+static void conv_fwd_task(void *arg, size_t t)
+{
+    conv_fwd_job *j = arg;
+    kctx *k = j->k;
+    const plane_geom *g = &j->g;
+    float *xpad = k->task + t * k->task_floats;
+    float tile[FWD_MR * FWD_NQ];
+    const size_t hw = g->h * g->w;
+    for (;;) {
+        size_t item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (item >= j->nitems)
+            break;
+        size_t img = item / j->groups, grp = item % j->groups;
+        if (k->tag[t] != img + 1) {
+            pad_planes(xpad, j->x + img * j->ci * hw, j->ci, g);
+            k->tag[t] = img + 1;
+        }
+        size_t ob0 = grp * j->nob / j->groups, ob1 = (grp + 1) * j->nob / j->groups;
+        float *yimg = j->y + img * j->co * hw;
+        for (size_t q0 = 0; q0 < g->Q; q0 += FWD_NQ) {
+            for (size_t ob = ob0; ob < ob1; ob++) {
+                conv_tile(tile, j->wp + ob * j->K * FWD_MR, j->bp ? j->bp + ob * FWD_MR : NULL,
+                          xpad + q0, k->koff, j->K, j->relu);
+                size_t mmax = j->co - ob * FWD_MR;
+                if (mmax > FWD_MR)
+                    mmax = FWD_MR;
+                for (size_t m = 0; m < mmax; m++)
+                    store_positions(yimg + (ob * FWD_MR + m) * hw, tile + m * FWD_NQ, q0,
+                                    FWD_NQ, g);
+            }
+        }
+    }
+}
+
+/* Runs the implicit GEMM y = wp * shifted(x) (+ bias, ReLU) over n images; wp, bp and
+ * k->koff are already set up for cin input planes and cout outputs. */
+static void conv_fwd_run(kctx *k, float *y, const float *x, const float *wp, const float *bp,
+                         size_t n, size_t cin, size_t cout, const plane_geom *g, int relu)
+{
+    conv_fwd_job j;
+    j.k = k;
+    j.y = y;
+    j.x = x;
+    j.wp = wp;
+    j.bp = bp;
+    j.ci = cin;
+    j.co = cout;
+    j.K = cin * 9;
+    j.nob = (cout + FWD_MR - 1) / FWD_MR;
+    j.g = *g;
+    j.relu = relu;
+    /* few images: split each over blocks of output channels as well */
+    size_t want = 4 * k->nthreads;
+    j.groups = 1;
+    if (n < want) {
+        j.groups = (want + n - 1) / n;
+        if (j.groups > j.nob)
+            j.groups = j.nob;
+    }
+    j.nitems = n * j.groups;
+    atomic_init(&j.next, 0);
+    for (size_t t = 0; t < k->nthreads; t++)
+        k->tag[t] = 0;
+    run_slots(k, conv_fwd_task, &j, j.nitems);
+}
+
+static void set_koff(kctx *k, size_t c, const plane_geom *g)
+{
+    for (size_t ch = 0; ch < c; ch++)
+        for (size_t p = 0; p < 3; p++)
+            for (size_t t = 0; t < 3; t++)
+                k->koff[ch * 9 + p * 3 + t] = ch * g->CS + p * g->S + t;
+}
+
+static void conv_forward_plain(float *y, const float *x, const float *w, const float *b,
+                               size_t n, size_t ci, size_t co, size_t h, size_t wd, int relu);
+static void conv_backward_plain(float *dx, float *dw, float *db, const float *dy,
+                                const float *x, const float *w, size_t n, size_t ci,
+                                size_t co, size_t h, size_t wd);
+
+void k_conv3x3_forward(kctx *k, float *y, const float *x, const float *w, const float *b,
+                       size_t n, size_t ci, size_t co, size_t h, size_t wd, int relu)
+{
+    if (n == 0)
+        return;
+    if (!conv_fits(k, ci, co, h, wd)) {
+        conv_forward_plain(y, x, w, b, n, ci, co, h, wd, relu);
+        return;
+    }
+    plane_geom g = geom(h, wd);
+    const size_t K = ci * 9, nob = (co + FWD_MR - 1) / FWD_MR;
+    /* wp[ob][k][m] = w[ob*8 + m][k] (zero rows past Co) */
+    for (size_t ob = 0; ob < nob; ob++)
+        for (size_t kk = 0; kk < K; kk++)
+            for (size_t m = 0; m < FWD_MR; m++) {
+                size_t o = ob * FWD_MR + m;
+                k->wpack[(ob * K + kk) * FWD_MR + m] = o < co ? w[o * K + kk] : 0.0f;
+            }
+    for (size_t o = 0; o < nob * FWD_MR; o++)
+        k->bpack[o] = (o < co && b) ? b[o] : 0.0f;
+    set_koff(k, ci, &g);
+    conv_fwd_run(k, y, x, k->wpack, k->bpack, n, ci, co, &g, relu);
+}
+
+/* ---- conv backward --------------------------------------------------------------- */
+
+#define DW_NVMAX (DW_OMAX / VL)
+
+/* acc[m][v] = sum_{q < nq} xb[koff[m] + q] * dyT[q][v*16 .. +16], stored to
+ * out[m][0 .. NV*16) (row stride ostride). MR*NV <= 24 accumulators. */
+static inline void dw_tile(float *restrict out, size_t ostride, const float *restrict xb,
+                           const size_t *restrict koff, const float *restrict dyT,
+                           size_t cop, size_t nq, const int MR, const int NV)
+{
+    vf acc[12][4];
+    for (int m = 0; m < MR; m++)
+        for (int v = 0; v < NV; v++)
+            acc[m][v] = vset1(0.0f);
+    const float *xr[12];
+    for (int m = 0; m < MR; m++)
+        xr[m] = xb + koff[m];
+    for (size_t q = 0; q < nq; q++) {
+        vf d[4];
+        for (int v = 0; v < NV; v++)
+            d[v] = vload(dyT + q * cop + v * VL);
+        for (int m = 0; m < MR; m++) {
+            vf a = vset1(xr[m][q]);
+            for (int v = 0; v < NV; v++)
+                acc[m][v] = vfma(acc[m][v], a, d[v]);
+        }
+    }
+    for (int m = 0; m < MR; m++)
+        for (int v = 0; v < NV; v++)
+            vstore(out + m * ostride + v * VL, acc[m][v]);
+}
+
+static void dw_tile_6x4(float *out, size_t os, const float *xb, const size_t *koff,
+                        const float *dyT, size_t cop, size_t nq)
+{
+    dw_tile(out, os, xb, koff, dyT, cop, nq, 6, 4);
+}
+static void dw_tile_8x3(float *out, size_t os, const float *xb, const size_t *koff,
+                        const float *dyT, size_t cop, size_t nq)
+{
+    dw_tile(out, os, xb, koff, dyT, cop, nq, 8, 3);
+}
+static void dw_tile_12x2(float *out, size_t os, const float *xb, const size_t *koff,
+                         const float *dyT, size_t cop, size_t nq)
+{
+    dw_tile(out, os, xb, koff, dyT, cop, nq, 12, 2);
+}
+static void dw_tile_12x1(float *out, size_t os, const float *xb, const size_t *koff,
+                         const float *dyT, size_t cop, size_t nq)
+{
+    dw_tile(out, os, xb, koff, dyT, cop, nq, 12, 1);
+}
+
+typedef struct {
+    kctx *k;
+    float *dx;         /* (N, Ci, H, W) or NULL */
+    const float *dy;   /* (N, Co, H, W) */
+    const float *x;    /* (N, Ci, H, W) */
+    const float *wf;   /* flipped weights (Ci'/8, Co*9, 8) */
+    const size_t *koff_dx; /* Co*9 offsets into the padded dy */
+    const size_t *koff_dw; /* Ci*9 (+ padding) offsets into the padded x */
+    size_t ci, co, cop, img0, nitems;
+    int want_dw;
+    plane_geom g;
+    atomic_size_t next;
+} conv_bwd_job;
+
+static void conv_bwd_task(void *arg, size_t t)
+{
+    conv_bwd_job *j = arg;
+    kctx *k = j->k;
+    const plane_geom *g = &j->g;
+    const size_t hw = g->h * g->w, ci = j->ci, co = j->co, cop = j->cop;
+    float *xpad = k->task + t * k->task_floats;
+    float *dypad = xpad + ci * g->CS;
+    float *dyT = dypad + co * g->CS;
+    float tile[FWD_MR * FWD_NQ];
+    for (;;) {
+        size_t item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (item >= j->nitems)
+            break;
+        size_t img = j->img0 + item;
+        pad_planes(dypad, j->dy + img * co * hw, co, g);
+        if (j->dx) {
+            /* dx = conv(dy, flipped w): Ci outputs, Co*9 rows */
+            const size_t K = co * 9, nob = (ci + FWD_MR - 1) / FWD_MR;
+            float *dximg = j->dx + img * ci * hw;
+            for (size_t q0 = 0; q0 < g->Q; q0 += FWD_NQ)
+                for (size_t ob = 0; ob < nob; ob++) {
+                    conv_tile(tile, j->wf + ob * K * FWD_MR, NULL, dypad + q0, j->koff_dx, K,
+                              0);
+                    size_t mmax = ci - ob * FWD_MR;
+                    if (mmax > FWD_MR)
+                        mmax = FWD_MR;
+                    for (size_t m = 0; m < mmax; m++)
+                        store_positions(dximg + (ob * FWD_MR + m) * hw, tile + m * FWD_NQ,
+                                        q0, FWD_NQ, g);
+                }
+        }
+        if (!j->want_dw)
+            continue;
+        pad_planes(xpad, j->x + img * ci * hw, ci, g);
+        /* dyT[q][o] = dy[o] at position q (zero at dropped positions and o >= Co) */
+        const size_t shift = g->S + 1;
+        for (size_t q0 = 0; q0 < g->Qpad; q0 += VL) {
+            for (size_t o = 0; o < co; o++) {
+                const float *s = dypad + o * g->CS + q0 + shift;
+                for (size_t qq = 0; qq < VL; qq++)
+                    dyT[(q0 + qq) * cop + o] = s[qq];
+            }
+            for (size_t o = co; o < cop; o++)
+                for (size_t qq = 0; qq < VL; qq++)
+                    dyT[(q0 + qq) * cop + o] = 0.0f;
+        }
+        /* slot: (K, Co') partial dw for this image, then db (Co') */
+        float *slot = k->slots + item % DW_SLOTS * k->slot_floats;
+        const size_t K = ci * 9;
+        for (size_t o0 = 0; o0 < cop; o0 += DW_OMAX) {
+            size_t nv = (cop - o0) / VL;
+            if (nv > DW_NVMAX)
+                nv = DW_NVMAX;
+            size_t mr = nv == 4 ? 6 : nv == 3 ? 8 : 12;
+            for (size_t k0 = 0; k0 < K; k0 += mr) {
+                float *out = slot + k0 * cop + o0;
+                float part[12 * DW_OMAX];
+                int partial = k0 + mr > K;
+                float *dst = partial ? part : out;
+                size_t os = partial ? DW_OMAX : cop;
+                const float *d = dyT + o0;
+                switch (nv) {
+                case 4: dw_tile_6x4(dst, os, xpad, j->koff_dw + k0, d, cop, g->Qpad); break;
+                case 3: dw_tile_8x3(dst, os, xpad, j->koff_dw + k0, d, cop, g->Qpad); break;
+                case 2: dw_tile_12x2(dst, os, xpad, j->koff_dw + k0, d, cop, g->Qpad); break;
+                default: dw_tile_12x1(dst, os, xpad, j->koff_dw + k0, d, cop, g->Qpad); break;
+                }
+                if (partial)
+                    for (size_t m = 0; k0 + m < K; m++)
+                        memcpy(out + m * cop, part + m * DW_OMAX, nv * VL * sizeof(float));
+            }
+        }
+        /* db[o] = sum_q dyT[q][o], in q order */
+        float *db = slot + K * cop;
+        for (size_t o0 = 0; o0 < cop; o0 += VL) {
+            vf s = vset1(0.0f);
+            for (size_t q = 0; q < g->Qpad; q++)
+                s = vadd(s, vload(dyT + q * cop + o0));
+            vstore(db + o0, s);
+        }
+    }
+}
+
+typedef struct {
+    const kctx *k;
+    float *dw, *db;
+    size_t ci, co, cop, nslots;
+    size_t nitems; /* blocks of 16 rows k (the last one also adds db) */
+    atomic_size_t next;
+} dw_reduce_job;
+
+static void dw_reduce_task(void *arg, size_t t)
+{
+    (void)t;
+    dw_reduce_job *j = arg;
+    const size_t K = j->ci * 9, cop = j->cop;
+    for (;;) {
+        size_t item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (item >= j->nitems)
+            break;
+        size_t k0 = item * 16, k1 = k0 + 16 < K ? k0 + 16 : K;
+        /* dw[o][k] += sum_s slot_s[k][o], slots in image order */
+        for (size_t kk = k0; kk < k1 && j->dw; kk++)
+            for (size_t o = 0; o < j->co; o++) {
+                float acc = j->dw[o * K + kk];
+                for (size_t s = 0; s < j->nslots; s++)
+                    acc += j->k->slots[s * j->k->slot_floats + kk * cop + o];
+                j->dw[o * K + kk] = acc;
+            }
+        if (item == j->nitems - 1 && j->db)
+            for (size_t o = 0; o < j->co; o++) {
+                float acc = j->db[o];
+                for (size_t s = 0; s < j->nslots; s++)
+                    acc += j->k->slots[s * j->k->slot_floats + K * cop + o];
+                j->db[o] = acc;
+            }
+    }
+}
+
+void k_conv3x3_backward(kctx *k, float *dx, float *dw, float *db, const float *dy,
+                        const float *x, const float *w, size_t n, size_t ci, size_t co,
+                        size_t h, size_t wd)
+{
+    if (n == 0)
+        return;
+    if (!conv_fits(k, ci, co, h, wd)) {
+        conv_backward_plain(dx, dw, db, dy, x, w, n, ci, co, h, wd);
+        return;
+    }
+    plane_geom g = geom(h, wd);
+    const size_t cop = round_up(co, VL);
+    const int want_dw = dw != NULL || db != NULL;
+    if (!dx && !want_dw)
+        return;
+    /* Flipped weights: wf[cb][o*9 + t][m] = w[o][cb*8 + m][8 - t]; koff over padded dy */
+    const size_t nib = (ci + FWD_MR - 1) / FWD_MR, Kd = co * 9;
+    if (dx) {
+        for (size_t cb = 0; cb < nib; cb++)
+            for (size_t o = 0; o < co; o++)
+                for (size_t t = 0; t < 9; t++)
+                    for (size_t m = 0; m < FWD_MR; m++) {
+                        size_t c = cb * FWD_MR + m;
+                        k->wpack[(cb * Kd + o * 9 + t) * FWD_MR + m] =
+                            c < ci ? w[(o * ci + c) * 9 + 8 - t] : 0.0f;
+                    }
+    }
+    /* koff: first Co*9 for the dx pass (over dy planes), then Ci*9 (+12) for dw */
+    size_t *koff_dx = k->koff, *koff_dw = k->koff + Kd;
+    for (size_t o = 0; o < co; o++)
+        for (size_t p = 0; p < 3; p++)
+            for (size_t t = 0; t < 3; t++)
+                koff_dx[o * 9 + p * 3 + t] = o * g.CS + p * g.S + t;
+    for (size_t c = 0; c < ci; c++)
+        for (size_t p = 0; p < 3; p++)
+            for (size_t t = 0; t < 3; t++)
+                koff_dw[c * 9 + p * 3 + t] = c * g.CS + p * g.S + t;
+    for (size_t r = 0; r < 12; r++)
+        koff_dw[ci * 9 + r] = 0; /* rows past K of the last tile read plane 0 */
+
+    conv_bwd_job j;
+    j.k = k;
+    j.dx = dx;
+    j.dy = dy;
+    j.x = x;
+    j.wf = k->wpack;
+    j.koff_dx = koff_dx;
+    j.koff_dw = koff_dw;
+    j.ci = ci;
+    j.co = co;
+    j.cop = cop;
+    j.want_dw = want_dw;
+    j.g = g;
+    size_t step = want_dw ? DW_SLOTS : n;
+    for (size_t img0 = 0; img0 < n; img0 += step) {
+        size_t cnt = n - img0 < step ? n - img0 : step;
+        j.img0 = img0;
+        j.nitems = cnt;
+        atomic_init(&j.next, 0);
+        run_slots(k, conv_bwd_task, &j, cnt);
+        if (want_dw) {
+            dw_reduce_job r;
+            r.k = k;
+            r.dw = dw;
+            r.db = db;
+            r.ci = ci;
+            r.co = co;
+            r.cop = cop;
+            r.nslots = cnt;
+            r.nitems = (ci * 9 + 15) / 16;
+            atomic_init(&r.next, 0);
+            run_slots(k, dw_reduce_task, &r, r.nitems);
+        }
+    }
+}
+
+/* ---- max pooling ----------------------------------------------------------------- */
+
+typedef struct {
+    float *y, *dx;
+    uint32_t *amax;
+    const uint32_t *camax;
+    const float *x, *dy, *a;
+    size_t planes, h, w, nitems;
+    atomic_size_t next;
+} pool_job;
+
+#define POOL_PLANES 16
+
+static void pool_fwd_task(void *arg, size_t t)
+{
+    (void)t;
+    pool_job *j = arg;
+    const size_t h = j->h, w = j->w, ho = h / 2, wo = w / 2;
+    for (;;) {
+        size_t item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (item >= j->nitems)
+            break;
+        size_t p1 = (item + 1) * POOL_PLANES < j->planes ? (item + 1) * POOL_PLANES : j->planes;
+        for (size_t pl = item * POOL_PLANES; pl < p1; pl++) {
+            const size_t xbase = pl * h * w;
+            float *yp = j->y + pl * ho * wo;
+            uint32_t *ap = j->amax + pl * ho * wo;
+            for (size_t i = 0; i < ho; i++) {
+                const float *r0 = j->x + xbase + 2 * i * w, *r1 = r0 + w;
+                for (size_t jj = 0; jj < wo; jj++) {
+                    size_t best = 2 * i * w + 2 * jj;
+                    float bv = r0[2 * jj];
+                    if (r0[2 * jj + 1] > bv) {
+                        bv = r0[2 * jj + 1];
+                        best = 2 * i * w + 2 * jj + 1;
+                    }
+                    if (r1[2 * jj] > bv) {
+                        bv = r1[2 * jj];
+                        best = (2 * i + 1) * w + 2 * jj;
+                    }
+                    if (r1[2 * jj + 1] > bv) {
+                        bv = r1[2 * jj + 1];
+                        best = (2 * i + 1) * w + 2 * jj + 1;
+                    }
+                    yp[i * wo + jj] = bv;
+                    ap[i * wo + jj] = (uint32_t)(xbase + best);
+                }
+            }
+        }
+    }
+}
+
+void k_maxpool2x2_forward(kctx *k, float *y, uint32_t *argmax, const float *x, size_t n,
+                          size_t c, size_t h, size_t w)
+{
+    pool_job j;
+    memset(&j, 0, sizeof j);
+    j.y = y;
+    j.amax = argmax;
+    j.x = x;
+    j.planes = n * c;
+    j.h = h;
+    j.w = w;
+    j.nitems = (j.planes + POOL_PLANES - 1) / POOL_PLANES;
+    atomic_init(&j.next, 0);
+    run_slots(k, pool_fwd_task, &j, j.nitems);
+}
+
+static void pool_bwd_task(void *arg, size_t t)
+{
+    (void)t;
+    pool_job *j = arg;
+    const size_t hw = j->h * j->w, howo = (j->h / 2) * (j->w / 2);
+    for (;;) {
+        size_t item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (item >= j->nitems)
+            break;
+        size_t p0 = item * POOL_PLANES;
+        size_t p1 = p0 + POOL_PLANES < j->planes ? p0 + POOL_PLANES : j->planes;
+        memset(j->dx + p0 * hw, 0, (p1 - p0) * hw * sizeof(float));
+        for (size_t e = p0 * howo; e < p1 * howo; e++) {
+            uint32_t at = j->camax[e];
+            float g = j->dy[e];
+            if (j->a && !(j->a[at] > 0.0f))
+                g = 0.0f;
+            j->dx[at] = g;
+        }
+    }
+}
+
+void k_maxpool2x2_backward(kctx *k, float *dx, const float *dy, const uint32_t *argmax,
+                           const float *a, size_t n, size_t c, size_t h, size_t w)
+{
+    pool_job j;
+    memset(&j, 0, sizeof j);
+    j.dx = dx;
+    j.dy = dy;
+    j.camax = argmax;
+    j.a = a;
+    j.planes = n * c;
+    j.h = h;
+    j.w = w;
+    j.nitems = (j.planes + POOL_PLANES - 1) / POOL_PLANES;
+    atomic_init(&j.next, 0);
+    run_slots(k, pool_bwd_task, &j, j.nitems);
+}
+
+/* ---- linear ---------------------------------------------------------------------- */
+
+#define LF_RN 4 /* images per forward tile */
+#define LF_RO 6 /* outputs per forward tile */
+
+/* y[r][o] for RN rows of x and LF_RO rows of w: vector dot products over i, lanes summed
+ * pairwise, then the scalar tail, bias and ReLU. Rows past the end are clamped
+ * (computed twice, stored once). */
+static inline void lin_fwd_tile(float *y, const float *x, const float *w, const float *b,
+                                size_t n0, size_t o0, size_t n, size_t in, size_t out,
+                                int relu, const int RN)
+{
+    const float *xr[LF_RN], *wr[LF_RO];
+    for (int r = 0; r < RN; r++)
+        xr[r] = x + (n0 + (size_t)r < n ? n0 + (size_t)r : n0) * in;
+    for (int c = 0; c < LF_RO; c++)
+        wr[c] = w + (o0 + (size_t)c < out ? o0 + (size_t)c : o0) * in;
+    vf acc[LF_RN][LF_RO];
+    for (int r = 0; r < RN; r++)
+        for (int c = 0; c < LF_RO; c++)
+            acc[r][c] = vset1(0.0f);
+    const size_t iv = in / VL * VL;
+    for (size_t i = 0; i < iv; i += VL) {
+        vf xv[LF_RN];
+        for (int r = 0; r < RN; r++)
+            xv[r] = vload(xr[r] + i);
+        for (int c = 0; c < LF_RO; c++) {
+            vf wv = vload(wr[c] + i);
+            for (int r = 0; r < RN; r++)
+                acc[r][c] = vfma(acc[r][c], xv[r], wv);
+        }
+    }
+    for (int r = 0; r < RN; r++) {
+        if (n0 + (size_t)r >= n)
+            break;
+        for (int c = 0; c < LF_RO; c++) {
+            if (o0 + (size_t)c >= out)
+                break;
+            float s = vhsum(acc[r][c]);
+            for (size_t i = iv; i < in; i++)
+                s += xr[r][i] * wr[c][i];
+            s += b ? b[o0 + c] : 0.0f;
+            y[(n0 + r) * out + o0 + c] = relu ? relu1(s) : s;
+        }
+    }
+}
+
+typedef struct {
+    float *y, *dx, *dw;
+    const float *x, *w, *b, *dy;
+    size_t n, in, out, nnb, nob, nitems;
+    int relu;
+    atomic_size_t next;
+} lin_job;
+
+static void lin_fwd_task(void *arg, size_t t)
+{
+    (void)t;
+    lin_job *j = arg;
+    for (;;) {
+        size_t item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (item >= j->nitems)
+            break;
+        /* item = (output block, image block): the w rows stay in cache across images */
+        size_t ob = item / j->nnb, nb = item % j->nnb;
+        size_t n0 = nb * LF_RN, o0 = ob * LF_RO, rn = j->n - n0;
+        switch (rn >= 4 ? 4 : rn) {
+        case 4: lin_fwd_tile(j->y, j->x, j->w, j->b, n0, o0, j->n, j->in, j->out, j->relu, 4); break;
+        case 3: lin_fwd_tile(j->y, j->x, j->w, j->b, n0, o0, j->n, j->in, j->out, j->relu, 3); break;
+        case 2: lin_fwd_tile(j->y, j->x, j->w, j->b, n0, o0, j->n, j->in, j->out, j->relu, 2); break;
+        default: lin_fwd_tile(j->y, j->x, j->w, j->b, n0, o0, j->n, j->in, j->out, j->relu, 1); break;
+        }
+    }
+}
+
+void k_linear_forward(kctx *k, float *y, const float *x, const float *w, const float *b,
+                      size_t n, size_t in, size_t out, int relu)
+{
+    if (n == 0 || out == 0)
+        return;
+    lin_job j;
+    memset(&j, 0, sizeof j);
+    j.y = y;
+    j.x = x;
+    j.w = w;
+    j.b = b;
+    j.n = n;
+    j.in = in;
+    j.out = out;
+    j.relu = relu;
+    j.nnb = (n + LF_RN - 1) / LF_RN;
+    j.nob = (out + LF_RO - 1) / LF_RO;
+    j.nitems = j.nnb * j.nob;
+    atomic_init(&j.next, 0);
+    run_slots(k, lin_fwd_task, &j, j.nitems);
+}
+
+#define LB_R 6  /* rows (images for dx, outputs for dw) per backward tile */
+#define LB_NV 4 /* vectors of inputs per backward tile */
+#define LB_COLS (LB_NV * VL)
+
+/* acc[r][v] = sum_{s < len} a[r*ars + s*ass] * bm[s*bs + v*16 ..], i.e. rows of
+ * coefficients a times rows of bm; stored (or added if add) to dst[r*ds + v*16]. Rows
+ * r >= nr are clamped to row 0 and not stored. */
+static inline void lin_bwd_tile(float *dst, size_t ds, const float *a, size_t ars, size_t ass,
+                                const float *bm, size_t bs, size_t len, size_t nr, int add,
+                                const int NV)
+{
+    vf acc[LB_R][LB_NV];
+    const float *ar[LB_R];
+    for (int r = 0; r < LB_R; r++) {
+        ar[r] = a + ((size_t)r < nr ? (size_t)r : 0) * ars;
+        for (int v = 0; v < NV; v++)
+            acc[r][v] = vset1(0.0f);
+    }
+    for (size_t s = 0; s < len; s++) {
+        vf bv[LB_NV];
+        for (int v = 0; v < NV; v++)
+            bv[v] = vload(bm + s * bs + v * VL);
+        for (int r = 0; r < LB_R; r++) {
+            vf av = vset1(ar[r][s * ass]);
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = vfma(acc[r][v], av, bv[v]);
+        }
+    }
+    for (int r = 0; r < LB_R && (size_t)r < nr; r++)
+        for (int v = 0; v < NV; v++) {
+            float *d = dst + r * ds + v * VL;
+            vstore(d, add ? vadd(vload(d), acc[r][v]) : acc[r][v]);
+        }
+}
+
+static void lin_bwd_task(void *arg, size_t t)
+{
+    (void)t;
+    lin_job *j = arg;
+    const size_t n = j->n, in = j->in, out = j->out;
+    for (;;) {
+        size_t item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (item >= j->nitems)
+            break;
+        size_t i0 = item * LB_COLS, i1 = i0 + LB_COLS < in ? i0 + LB_COLS : in;
+        size_t iv = i0 + (i1 - i0) / VL * VL; /* end of whole vectors */
+        /* dx[n][i] = sum_o dy[n][o] w[o][i] */
+        if (j->dx) {
+            for (size_t n0 = 0; n0 < n; n0 += LB_R) {
+                size_t nr = n - n0 < LB_R ? n - n0 : LB_R;
+                const float *a = j->dy + n0 * out;
+                if (iv - i0 == LB_COLS)
+                    lin_bwd_tile(j->dx + n0 * in + i0, in, a, out, 1, j->w + i0, in, out, nr,
+                                 0, LB_NV);
+                else
+                    for (size_t i = i0; i < iv; i += VL)
+                        lin_bwd_tile(j->dx + n0 * in + i, in, a, out, 1, j->w + i, in, out,
+                                     nr, 0, 1);
+                for (size_t r = 0; r < nr; r++)
+                    for (size_t i = iv; i < i1; i++) {
+                        float s = 0.0f;
+                        for (size_t o = 0; o < out; o++)
+                            s += j->dy[(n0 + r) * out + o] * j->w[o * in + i];
+                        j->dx[(n0 + r) * in + i] = s;
+                    }
+            }
+        }
+        /* dw[o][i] += sum_n dy[n][o] x[n][i] */
+        if (j->dw) {
+            for (size_t o0 = 0; o0 < out; o0 += LB_R) {
+                size_t nr = out - o0 < LB_R ? out - o0 : LB_R;
+                const float *a = j->dy + o0;
+                if (iv - i0 == LB_COLS)
+                    lin_bwd_tile(j->dw + o0 * in + i0, in, a, 1, out, j->x + i0, in, n, nr, 1,
+                                 LB_NV);
+                else
+                    for (size_t i = i0; i < iv; i += VL)
+                        lin_bwd_tile(j->dw + o0 * in + i, in, a, 1, out, j->x + i, in, n, nr,
+                                     1, 1);
+                for (size_t r = 0; r < nr; r++)
+                    for (size_t i = iv; i < i1; i++) {
+                        float s = 0.0f;
+                        for (size_t m = 0; m < n; m++)
+                            s += j->dy[m * out + o0 + r] * j->x[m * in + i];
+                        j->dw[(o0 + r) * in + i] += s;
+                    }
+            }
+        }
+    }
+}
+
+void k_linear_backward(kctx *k, float *dx, float *dw, float *db, const float *dy,
+                       const float *x, const float *w, size_t n, size_t in, size_t out)
+{
+    if (n == 0)
+        return;
+    if (db)
+        for (size_t o = 0; o < out; o++) {
+            float s = 0.0f;
+            for (size_t m = 0; m < n; m++)
+                s += dy[m * out + o];
+            db[o] += s;
+        }
+    if (!dx && !dw)
+        return;
+    lin_job j;
+    memset(&j, 0, sizeof j);
+    j.dx = dx;
+    j.dw = dw;
+    j.dy = dy;
+    j.x = x;
+    j.w = w;
+    j.n = n;
+    j.in = in;
+    j.out = out;
+    j.nitems = (in + LB_COLS - 1) / LB_COLS;
+    atomic_init(&j.next, 0);
+    run_slots(k, lin_bwd_task, &j, j.nitems);
+}
+
+/* ---- plain loops for shapes beyond the scratch capacity -------------------------- */
+
+static void conv_forward_plain(float *y, const float *x, const float *w, const float *b,
+                               size_t n, size_t ci, size_t co, size_t h, size_t wd, int relu)
+{
+    for (size_t m = 0; m < n; m++)
+        for (size_t o = 0; o < co; o++)
+            for (size_t i = 0; i < h; i++)
+                for (size_t jj = 0; jj < wd; jj++) {
+                    float s = b ? b[o] : 0.0f;
+                    for (size_t c = 0; c < ci; c++)
+                        for (size_t p = 0; p < 3; p++)
+                            for (size_t t = 0; t < 3; t++) {
+                                size_t r = i + p, cc = jj + t; /* +1 padded */
+                                if (r < 1 || r > h || cc < 1 || cc > wd)
+                                    continue;
+                                s += w[((o * ci + c) * 3 + p) * 3 + t] *
+                                     x[((m * ci + c) * h + r - 1) * wd + cc - 1];
+                            }
+                    y[((m * co + o) * h + i) * wd + jj] = relu ? relu1(s) : s;
+                }
+}
+
+static void conv_backward_plain(float *dx, float *dw, float *db, const float *dy,
+                                const float *x, const float *w, size_t n, size_t ci,
+                                size_t co, size_t h, size_t wd)
+{
+    if (dx)
+        memset(dx, 0, n * ci * h * wd * sizeof(float));
+    for (size_t m = 0; m < n; m++)
+        for (size_t o = 0; o < co; o++)
+            for (size_t i = 0; i < h; i++)
+                for (size_t jj = 0; jj < wd; jj++) {
+                    float g = dy[((m * co + o) * h + i) * wd + jj];
+                    if (db)
+                        db[o] += g;
+                    for (size_t c = 0; c < ci; c++)
+                        for (size_t p = 0; p < 3; p++)
+                            for (size_t t = 0; t < 3; t++) {
+                                size_t r = i + p, cc = jj + t;
+                                if (r < 1 || r > h || cc < 1 || cc > wd)
+                                    continue;
+                                size_t xi = ((m * ci + c) * h + r - 1) * wd + cc - 1;
+                                size_t wi = ((o * ci + c) * 3 + p) * 3 + t;
+                                if (dw)
+                                    dw[wi] += g * x[xi];
+                                if (dx)
+                                    dx[xi] += g * w[wi];
+                            }
+                }
+}

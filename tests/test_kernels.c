@@ -1,0 +1,380 @@
+/* test_kernels.c - the fast kernels (kernels.h) against the reference ops (layers.h)
+ * over odd shapes, bit-identical results with 1 and 2 threads, the ReLU and argmax
+ * masks, and the thread pool itself.
+ *
+ * Legend: N batch, C channels (Ci in, Co out), H height, W width, I inputs, O outputs.
+ *
+ * Tolerances: |a - ref| <= atol + rtol*|ref|. Inputs are uniform in [-1, 1], so a sum
+ * of T products has terms below 1 and float rounding error of order T * 2^-24 * |sum|
+ * at worst (fused multiply-adds and a different summation order than the reference).
+ * rtol = 1e-4 and atol = 2e-6 * T cover that with margin (T = terms per output:
+ * Ci*9 for conv outputs, Co*9 for dx, N*H*W for dw and db, I for linear outputs...);
+ * the worst measured differences are printed and are well below.
+ */
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <threads.h>
+#include <time.h>
+
+#include "kernels.h"
+#include "layers.h"
+#include "rng.h"
+#include "test.h"
+#include "threadpool.h"
+
+#define RTOL 1e-4
+#define ATOL_PER_TERM 2e-6
+
+static kctx *k1, *k2; /* 1 and 2 threads */
+static rng_t rng;
+
+static void *xcalloc(size_t count, size_t size)
+{
+    void *p = calloc(count ? count : 1, size);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(70);
+    }
+    return p;
+}
+
+static float *fvec(size_t len) { return xcalloc(len, sizeof(float)); }
+
+static float *frand(size_t len)
+{
+    float *v = fvec(len);
+    for (size_t i = 0; i < len; i++)
+        v[i] = rng_range(&rng, -1.0f, 1.0f);
+    return v;
+}
+
+static float *fcopy(const float *src, size_t len)
+{
+    float *v = fvec(len);
+    memcpy(v, src, len * sizeof(float));
+    return v;
+}
+
+/* Checks a against ref elementwise; prints the worst difference. */
+static void check_close(const char *what, const float *a, const float *ref, size_t len,
+                        double terms)
+{
+    const double atol = ATOL_PER_TERM * (terms < 1 ? 1 : terms);
+    double worst = 0.0, worst_ratio = 0.0;
+    size_t bad = 0, at = 0;
+    for (size_t i = 0; i < len; i++) {
+        double d = fabs((double)a[i] - (double)ref[i]);
+        double tol = atol + RTOL * fabs((double)ref[i]);
+        if (!(d <= tol))
+            bad++;
+        if (d > worst || d != d) {
+            worst = d;
+            at = i;
+        }
+        if (d / tol > worst_ratio)
+            worst_ratio = d / tol;
+    }
+    fprintf(stderr, "  %-44s worst |a-b| %.3g (at %zu, %.2f of tol)\n", what, worst, at,
+            worst_ratio);
+    CHECK(bad == 0, "%s: %zu of %zu elements outside tolerance, worst %.3g", what, bad, len,
+          worst);
+}
+
+static void check_same(const char *what, const void *a, const void *b, size_t bytes)
+{
+    CHECK(memcmp(a, b, bytes) == 0, "%s: 1 and 2 threads differ", what);
+}
+
+/* ---- convolution ------------------------------------------------------------------ */
+
+static void conv_case(size_t n, size_t ci, size_t co, size_t h, size_t w)
+{
+    char name[128];
+    const size_t xl = n * ci * h * w, yl = n * co * h * w, wl = co * ci * 9;
+    float *x = frand(xl), *wt = frand(wl), *b = frand(co), *dy = frand(yl);
+    float *yref = fvec(yl), *y1 = fvec(yl), *y2 = fvec(yl);
+
+    /* forward, with and without ReLU */
+    conv2d_forward(yref, x, wt, b, n, ci, co, h, w);
+    k_conv3x3_forward(k1, y1, x, wt, b, n, ci, co, h, w, 0);
+    k_conv3x3_forward(k2, y2, x, wt, b, n, ci, co, h, w, 0);
+    snprintf(name, sizeof name, "conv fwd n%zu ci%zu co%zu %zux%zu", n, ci, co, h, w);
+    check_close(name, y1, yref, yl, ci * 9.0);
+    check_same(name, y1, y2, yl * sizeof(float));
+    relu_forward(yref, yref, yl);
+    k_conv3x3_forward(k1, y1, x, wt, b, n, ci, co, h, w, 1);
+    k_conv3x3_forward(k2, y2, x, wt, b, n, ci, co, h, w, 1);
+    snprintf(name, sizeof name, "conv fwd+relu n%zu ci%zu co%zu %zux%zu", n, ci, co, h, w);
+    check_close(name, y1, yref, yl, ci * 9.0);
+    check_same(name, y1, y2, yl * sizeof(float));
+    for (size_t i = 0; i < yl; i++)
+        CHECK(y1[i] >= 0.0f && (yref[i] > 0.0f || y1[i] == 0.0f), "relu at %zu: %g", i,
+              (double)y1[i]);
+
+    /* backward: dw, db accumulate onto non-zero values, dx overwritten */
+    float *dw0 = frand(wl), *db0 = frand(co);
+    float *dxr = fvec(xl), *dwr = fcopy(dw0, wl), *dbr = fcopy(db0, co);
+    float *dx1 = frand(xl), *dw1 = fcopy(dw0, wl), *db1 = fcopy(db0, co);
+    float *dx2 = frand(xl), *dw2 = fcopy(dw0, wl), *db2 = fcopy(db0, co);
+    conv2d_backward(dxr, dwr, dbr, dy, x, wt, n, ci, co, h, w);
+    k_conv3x3_backward(k1, dx1, dw1, db1, dy, x, wt, n, ci, co, h, w);
+    k_conv3x3_backward(k2, dx2, dw2, db2, dy, x, wt, n, ci, co, h, w);
+    snprintf(name, sizeof name, "conv bwd dx n%zu ci%zu co%zu %zux%zu", n, ci, co, h, w);
+    check_close(name, dx1, dxr, xl, co * 9.0);
+    check_same(name, dx1, dx2, xl * sizeof(float));
+    snprintf(name, sizeof name, "conv bwd dw n%zu ci%zu co%zu %zux%zu", n, ci, co, h, w);
+    check_close(name, dw1, dwr, wl, (double)(n * h * w));
+    check_same(name, dw1, dw2, wl * sizeof(float));
+    snprintf(name, sizeof name, "conv bwd db n%zu ci%zu co%zu %zux%zu", n, ci, co, h, w);
+    check_close(name, db1, dbr, co, (double)(n * h * w));
+    check_same(name, db1, db2, co * sizeof(float));
+
+    /* dx only (no parameter gradients), and parameter gradients only */
+    float *dx3 = frand(xl);
+    k_conv3x3_backward(k2, dx3, NULL, NULL, dy, x, wt, n, ci, co, h, w);
+    check_same("conv bwd dx without dw", dx1, dx3, xl * sizeof(float));
+    float *dw3 = fcopy(dw0, wl), *db3 = fcopy(db0, co);
+    k_conv3x3_backward(k2, NULL, dw3, db3, dy, x, wt, n, ci, co, h, w);
+    check_same("conv bwd dw without dx", dw1, dw3, wl * sizeof(float));
+    check_same("conv bwd db without dx", db1, db3, co * sizeof(float));
+
+    free(x), free(wt), free(b), free(dy), free(yref), free(y1), free(y2);
+    free(dw0), free(db0), free(dxr), free(dwr), free(dbr), free(dx1), free(dw1), free(db1);
+    free(dx2), free(dw2), free(db2), free(dx3), free(dw3), free(db3);
+}
+
+static void test_conv_small_shapes(void)
+{
+    static const size_t ns[] = {1, 3, 5}, cis[] = {1, 3, 32}, cos[] = {1, 5, 64};
+    for (size_t a = 0; a < 3; a++)
+        for (size_t b = 0; b < 3; b++)
+            for (size_t c = 0; c < 3; c++) {
+                conv_case(ns[a], cis[b], cos[c], 7, 5);
+                conv_case(ns[a], cis[b], cos[c], 1, 1);
+            }
+    conv_case(2, 3, 5, 4, 9);
+    conv_case(2, 2, 17, 13, 28);
+}
+
+static void test_conv_28x28(void)
+{
+    static const size_t ns[] = {1, 3}, cis[] = {1, 3, 32}, cos[] = {1, 5, 64};
+    for (size_t a = 0; a < 2; a++)
+        for (size_t b = 0; b < 3; b++)
+            for (size_t c = 0; c < 3; c++)
+                conv_case(ns[a], cis[b], cos[c], 28, 28);
+    conv_case(5, 32, 64, 28, 28);
+}
+
+/* More images than the dw partial-sum slots, so the sum runs in several rounds. */
+static void test_conv_many_images(void)
+{
+    conv_case(37, 1, 32, 28, 28);
+    conv_case(21, 32, 64, 28, 28);
+}
+
+/* Shapes beyond the scratch capacity take the plain loops; same results. */
+static void test_conv_beyond_capacity(void)
+{
+    conv_case(2, 3, 4, 30, 6);
+    conv_case(1, 65, 2, 5, 5);
+}
+
+/* ---- max pooling ------------------------------------------------------------------ */
+
+static void pool_case(size_t n, size_t c, size_t h, size_t w)
+{
+    char name[96];
+    const size_t xl = n * c * h * w, yl = n * c * (h / 2) * (w / 2);
+    float *x = frand(xl);
+    /* ties: make some windows hold equal values to check the first maximum wins */
+    for (size_t i = 0; i + 1 < xl; i += 7)
+        x[i + 1] = x[i];
+    float *yr = fvec(yl), *y1 = fvec(yl), *y2 = fvec(yl);
+    uint32_t *ar = xcalloc(yl, sizeof(uint32_t)), *a1 = xcalloc(yl, sizeof(uint32_t));
+    uint32_t *a2 = xcalloc(yl, sizeof(uint32_t));
+    maxpool2x2_forward(yr, ar, x, n, c, h, w);
+    k_maxpool2x2_forward(k1, y1, a1, x, n, c, h, w);
+    k_maxpool2x2_forward(k2, y2, a2, x, n, c, h, w);
+    snprintf(name, sizeof name, "maxpool fwd n%zu c%zu %zux%zu", n, c, h, w);
+    check_close(name, y1, yr, yl, 1);
+    CHECK(memcmp(ar, a1, yl * sizeof(uint32_t)) == 0, "%s: argmax differs from reference",
+          name);
+    check_same(name, y1, y2, yl * sizeof(float));
+    check_same(name, a1, a2, yl * sizeof(uint32_t));
+
+    /* backward without mask, then with the ReLU mask of x */
+    float *dy = frand(yl), *dxr = fvec(xl), *dx1 = frand(xl), *dx2 = frand(xl);
+    maxpool2x2_backward(dxr, dy, ar, n, c, h, w);
+    k_maxpool2x2_backward(k1, dx1, dy, a1, NULL, n, c, h, w);
+    k_maxpool2x2_backward(k2, dx2, dy, a1, NULL, n, c, h, w);
+    snprintf(name, sizeof name, "maxpool bwd n%zu c%zu %zux%zu", n, c, h, w);
+    check_close(name, dx1, dxr, xl, 1);
+    check_same(name, dx1, dx2, xl * sizeof(float));
+    relu_backward(dxr, dxr, x, xl);
+    k_maxpool2x2_backward(k1, dx1, dy, a1, x, n, c, h, w);
+    k_maxpool2x2_backward(k2, dx2, dy, a1, x, n, c, h, w);
+    snprintf(name, sizeof name, "maxpool bwd masked n%zu c%zu %zux%zu", n, c, h, w);
+    check_close(name, dx1, dxr, xl, 1);
+    check_same(name, dx1, dx2, xl * sizeof(float));
+    free(x), free(yr), free(y1), free(y2), free(ar), free(a1), free(a2);
+    free(dy), free(dxr), free(dx1), free(dx2);
+}
+
+static void test_maxpool(void)
+{
+    pool_case(1, 1, 2, 2);
+    pool_case(3, 5, 6, 4);
+    pool_case(5, 64, 28, 28);
+    pool_case(2, 3, 28, 10);
+}
+
+/* The mask is applied where the pooled activation is <= 0 and only there, and the
+ * gradient goes to the argmax element only. */
+static void test_relu_argmax_mask(void)
+{
+    /* one 2x2 window per plane; plane 0 max positive at (1,0), plane 1 all negative
+     * (after ReLU: zeros, max is the first zero), plane 2 max at (0,1) */
+    float x[12] = {0.1f, 0.2f, 0.9f, 0.3f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.5f, 0.4f, 0.5f};
+    float y[3], dy[3] = {1.0f, 2.0f, 3.0f}, dx[12];
+    uint32_t am[3];
+    k_maxpool2x2_forward(k2, y, am, x, 1, 3, 2, 2);
+    CHECK(am[0] == 2 && am[1] == 4 && am[2] == 9, "argmax %u %u %u", am[0], am[1], am[2]);
+    CHECK(y[0] == 0.9f && y[1] == 0.0f && y[2] == 0.5f, "max %g %g %g", (double)y[0],
+          (double)y[1], (double)y[2]);
+    k_maxpool2x2_backward(k2, dx, dy, am, x, 1, 3, 2, 2);
+    const float want[12] = {0, 0, 1.0f, 0, 0, 0, 0, 0, 0, 3.0f, 0, 0};
+    CHECK(memcmp(dx, want, sizeof want) == 0, "masked routing: %g %g %g", (double)dx[2],
+          (double)dx[4], (double)dx[9]);
+    k_maxpool2x2_backward(k2, dx, dy, am, NULL, 1, 3, 2, 2);
+    CHECK(dx[4] == 2.0f, "unmasked routing: dx[4] = %g", (double)dx[4]);
+
+    /* linear forward ReLU: negative pre-activations become exactly 0 */
+    float xi[2] = {1.0f, -1.0f}, wl[4] = {1.0f, 2.0f, 2.0f, 1.0f}, bl[2] = {0.0f, 0.5f};
+    float yl[2];
+    k_linear_forward(k2, yl, xi, wl, bl, 1, 2, 2, 1);
+    CHECK(yl[0] == 0.0f && yl[1] == 1.5f, "linear relu %g %g", (double)yl[0], (double)yl[1]);
+}
+
+/* ---- linear ----------------------------------------------------------------------- */
+
+static void linear_case(size_t n, size_t in, size_t out)
+{
+    char name[96];
+    float *x = frand(n * in), *w = frand(out * in), *b = frand(out), *dy = frand(n * out);
+    float *yr = fvec(n * out), *y1 = fvec(n * out), *y2 = fvec(n * out);
+    linear_forward(yr, x, w, b, n, in, out);
+    k_linear_forward(k1, y1, x, w, b, n, in, out, 0);
+    k_linear_forward(k2, y2, x, w, b, n, in, out, 0);
+    snprintf(name, sizeof name, "linear fwd n%zu in%zu out%zu", n, in, out);
+    check_close(name, y1, yr, n * out, (double)in);
+    check_same(name, y1, y2, n * out * sizeof(float));
+    relu_forward(yr, yr, n * out);
+    k_linear_forward(k1, y1, x, w, b, n, in, out, 1);
+    k_linear_forward(k2, y2, x, w, b, n, in, out, 1);
+    snprintf(name, sizeof name, "linear fwd+relu n%zu in%zu out%zu", n, in, out);
+    check_close(name, y1, yr, n * out, (double)in);
+    check_same(name, y1, y2, n * out * sizeof(float));
+
+    float *dw0 = frand(out * in), *db0 = frand(out);
+    float *dxr = fvec(n * in), *dwr = fcopy(dw0, out * in), *dbr = fcopy(db0, out);
+    float *dx1 = frand(n * in), *dw1 = fcopy(dw0, out * in), *db1 = fcopy(db0, out);
+    float *dx2 = frand(n * in), *dw2 = fcopy(dw0, out * in), *db2 = fcopy(db0, out);
+    linear_backward(dxr, dwr, dbr, dy, x, w, n, in, out);
+    k_linear_backward(k1, dx1, dw1, db1, dy, x, w, n, in, out);
+    k_linear_backward(k2, dx2, dw2, db2, dy, x, w, n, in, out);
+    snprintf(name, sizeof name, "linear bwd dx n%zu in%zu out%zu", n, in, out);
+    check_close(name, dx1, dxr, n * in, (double)out);
+    check_same(name, dx1, dx2, n * in * sizeof(float));
+    snprintf(name, sizeof name, "linear bwd dw n%zu in%zu out%zu", n, in, out);
+    check_close(name, dw1, dwr, out * in, (double)n);
+    check_same(name, dw1, dw2, out * in * sizeof(float));
+    snprintf(name, sizeof name, "linear bwd db n%zu in%zu out%zu", n, in, out);
+    check_close(name, db1, dbr, out, (double)n);
+    check_same(name, db1, db2, out * sizeof(float));
+    float *dx3 = frand(n * in);
+    k_linear_backward(k2, dx3, NULL, NULL, dy, x, w, n, in, out);
+    check_same("linear bwd dx without dw", dx1, dx3, n * in * sizeof(float));
+    free(x), free(w), free(b), free(dy), free(yr), free(y1), free(y2), free(dw0), free(db0);
+    free(dxr), free(dwr), free(dbr), free(dx1), free(dw1), free(db1), free(dx2), free(dw2);
+    free(db2), free(dx3);
+}
+
+static void test_linear(void)
+{
+    static const size_t ns[] = {1, 3, 5, 64}, ins[] = {12544, 37, 64, 100},
+                        outs[] = {128, 10, 3};
+    for (size_t a = 0; a < 4; a++)
+        for (size_t b = 0; b < 4; b++)
+            for (size_t c = 0; c < 3; c++)
+                linear_case(ns[a], ins[b], outs[c]);
+}
+
+/* ---- thread pool ------------------------------------------------------------------ */
+
+typedef struct {
+    atomic_int *hits;
+    size_t ntasks;
+} pool_arg;
+
+static void count_task(void *arg, size_t t)
+{
+    pool_arg *a = arg;
+    if (t < a->ntasks)
+        atomic_fetch_add(&a->hits[t], 1);
+}
+
+/* Every task index runs exactly once, over many quick dispatches and sizes. */
+static void test_threadpool(void)
+{
+    threadpool *p = NULL;
+    ms_err err;
+    CHECK(threadpool_create(&p, 3, &err) == MS_OK, "create: %s", err.msg);
+    if (!p)
+        return;
+    CHECK(threadpool_size(p) == 3, "size %zu", threadpool_size(p));
+    CHECK(threadpool_cpu_count() >= 1, "cpu count");
+    enum { MAXT = 97 };
+    atomic_int hits[MAXT];
+    size_t bad = 0;
+    for (size_t round = 0; round < 20000; round++) {
+        size_t nt = 1 + round % MAXT;
+        for (size_t t = 0; t < MAXT; t++)
+            atomic_init(&hits[t], 0);
+        pool_arg a = {hits, nt};
+        threadpool_run(p, count_task, &a, nt);
+        for (size_t t = 0; t < MAXT; t++)
+            bad += atomic_load(&hits[t]) != (t < nt ? 1 : 0);
+        if (round == 10000) {
+            /* let the workers fall asleep, then wake them */
+            struct timespec ts = {0, 50 * 1000 * 1000};
+            thrd_sleep(&ts, NULL);
+        }
+    }
+    CHECK(bad == 0, "%zu tasks ran a wrong number of times", bad);
+    threadpool_destroy(p);
+    CHECK(threadpool_create(&p, 0, &err) != MS_OK, "0 threads accepted");
+}
+
+int main(void)
+{
+    ms_err err;
+    rng_init(&rng, 12345, RNG_STREAM_INIT);
+    if (kctx_create(&k1, 1, 64, &err) != MS_OK || kctx_create(&k2, 2, 64, &err) != MS_OK) {
+        fprintf(stderr, "kctx_create: %s\n", err.msg);
+        return 1;
+    }
+    RUN(test_threadpool);
+    RUN(test_relu_argmax_mask);
+    RUN(test_maxpool);
+    RUN(test_linear);
+    RUN(test_conv_small_shapes);
+    RUN(test_conv_28x28);
+    RUN(test_conv_many_images);
+    RUN(test_conv_beyond_capacity);
+    kctx_destroy(k1);
+    kctx_destroy(k2);
+    TEST_END();
+}
