@@ -61,7 +61,7 @@ $(BUILD)/libmnistsec.a: $(LIB_OBJ)
 $(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libmnistsec.a | $(BUILD)/tests
+$(BUILD)/tests/%: tests/%.c tests/test.h tests/gradcheck.h $(BUILD)/libmnistsec.a | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libmnistsec.a $(LDLIBS)
 
 $(BUILD)/fuzz/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/libmnistsec.a | $(BUILD)/fuzz

@@ -1,0 +1,65 @@
+/* eval.c - loss, accuracy and confusion of a model on a test set (see eval.h). */
+#include "eval.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "checked.h"
+#include "clock.h"
+#include "layers.h"
+
+ms_status evaluate(cnn *m, const dataset *ds, const uint32_t *idx, size_t count, size_t batch,
+                   eval_transform tf, void *tf_ctx, eval_result *r, ms_err *err)
+{
+    memset(r, 0, sizeof *r);
+    if (batch > m->max_batch)
+        batch = m->max_batch;
+    if (count > ds->n || count > UINT32_MAX)
+        return ms_fail(err, MS_EINTERNAL, "evaluation of %zu images from a set of %zu", count,
+                       ds->n);
+    size_t xbytes;
+    if (!size_mul3(&xbytes, batch, CNN_PIXELS, sizeof(float)))
+        return ms_fail(err, MS_EINTERNAL, "evaluation buffer size overflows");
+    float *x = malloc(xbytes);
+    uint8_t *y = malloc(batch);
+    uint8_t *pred = malloc(batch);
+    uint32_t *ids = malloc(batch * sizeof *ids);
+    if (!x || !y || !pred || !ids) {
+        free(x), free(y), free(pred), free(ids);
+        return ms_fail(err, MS_EINTERNAL, "out of memory allocating evaluation buffers");
+    }
+    ms_status s = MS_OK;
+    double t0 = clock_seconds();
+    for (size_t lo = 0; lo < count; lo += batch) {
+        size_t n = count - lo < batch ? count - lo : batch;
+        for (size_t i = 0; i < n; i++)
+            ids[i] = idx ? idx[lo + i] : (uint32_t)(lo + i);
+        dataset_batch(ds, ids, n, x, y);
+        if (tf) {
+            s = tf(tf_ctx, m, x, y, ids, n, err);
+            if (s != MS_OK)
+                break;
+        }
+        const float *z = cnn_forward(m, x, n);
+        r->loss_sum += softmax_xent(NULL, z, y, n, CNN_CLASSES, 1);
+        cnn_argmax(z, n, pred);
+        for (size_t i = 0; i < n; i++) {
+            r->confusion[y[i]][pred[i]]++;
+            r->correct += y[i] == pred[i];
+        }
+        r->count += n;
+    }
+    r->seconds = clock_seconds() - t0;
+    free(x), free(y), free(pred), free(ids);
+    return s;
+}
+
+double eval_accuracy(const eval_result *r)
+{
+    return r->count ? (double)r->correct / (double)r->count : 0.0;
+}
+
+double eval_loss(const eval_result *r)
+{
+    return r->count ? r->loss_sum / (double)r->count : 0.0;
+}

@@ -1,0 +1,81 @@
+/* train.c - the training loop (see train.h). */
+#include "train.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "checked.h"
+#include "clock.h"
+#include "layers.h"
+#include "progress.h"
+#include "rng.h"
+
+ms_status train_run(cnn *m, adam *opt, const dataset *train, const train_opts *o,
+                    train_stats *st, ms_err *err)
+{
+    size_t factor = o->hook_factor ? o->hook_factor : 1;
+    size_t cap;
+    if (!size_mul(&cap, o->batch_size, factor) || cap > m->max_batch)
+        return ms_fail(err, MS_EINTERNAL, "batch of %zu x %zu exceeds the model capacity %zu",
+                       o->batch_size, factor, m->max_batch);
+    if (o->epochs > TRAIN_MAX_EPOCHS)
+        return ms_fail(err, MS_EUSAGE, "--epochs: at most %d", TRAIN_MAX_EPOCHS);
+    if (train->n == 0 || train->n > UINT32_MAX)
+        return ms_fail(err, MS_EDATA, "training set has %zu images", train->n);
+
+    size_t xbytes;
+    if (!size_mul3(&xbytes, cap, CNN_PIXELS, sizeof(float)))
+        return ms_fail(err, MS_EINTERNAL, "batch buffer size overflows");
+    float *x = malloc(xbytes);
+    uint8_t *y = malloc(cap);
+    uint32_t *order = malloc(train->n * sizeof *order);
+    if (!x || !y || !order) {
+        free(x), free(y), free(order);
+        return ms_fail(err, MS_EINTERNAL, "out of memory allocating training buffers");
+    }
+    rng_t r;
+    rng_init(&r, o->seed, o->shuffle_stream);
+    ms_status s = MS_OK;
+    size_t nbatches = (train->n + o->batch_size - 1) / o->batch_size;
+    double t0 = clock_seconds();
+    st->steps = 0;
+    st->epochs = 0;
+    for (size_t e = 0; e < o->epochs && s == MS_OK; e++) {
+        for (size_t i = 0; i < train->n; i++)
+            order[i] = (uint32_t)i;
+        rng_shuffle(&r, order, train->n);
+        double loss_sum = 0.0;
+        size_t seen = 0;
+        double te = clock_seconds();
+        for (size_t b = 0; b < nbatches; b++) {
+            size_t lo = b * o->batch_size;
+            size_t n = train->n - lo < o->batch_size ? train->n - lo : o->batch_size;
+            dataset_batch(train, order + lo, n, x, y);
+            if (o->hook) {
+                s = o->hook(o->hook_ctx, m, x, y, &n, cap, err);
+                if (s != MS_OK)
+                    break;
+            }
+            const float *z = cnn_forward(m, x, n);
+            double loss = softmax_xent(m->dz, z, y, n, CNN_CLASSES, n);
+            cnn_backward(m, m->dz, NULL, 1);
+            adam_step(opt, m->params, m->grads, kctx_pool(m->k));
+            loss_sum += loss * (double)n;
+            seen += n;
+            st->steps++;
+            if (!o->quiet)
+                progress_update("%s epoch %zu/%zu: batch %zu/%zu, loss %.4f", o->phase,
+                                e + 1, o->epochs, b + 1, nbatches, loss_sum / (double)seen);
+        }
+        if (s != MS_OK)
+            break;
+        st->epoch_loss[e] = loss_sum / (double)seen;
+        st->epochs = e + 1;
+        if (!o->quiet)
+            progress_done("%s epoch %zu/%zu: mean loss %.4f, %.1f s", o->phase, e + 1,
+                          o->epochs, st->epoch_loss[e], clock_seconds() - te);
+    }
+    st->seconds = clock_seconds() - t0;
+    free(x), free(y), free(order);
+    return s;
+}
