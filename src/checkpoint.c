@@ -285,7 +285,7 @@ static ms_status parse(const uint8_t *buf, size_t len, const char *name, ckpt_te
                        CKPT_MAGIC_LEN, len);
     r.pos = CKPT_MAGIC_LEN;
 
-    uint32_t version, n, meta_len;
+    uint32_t version = 0, n = 0, meta_len = 0;
     ms_status s = read_u32(&r, &version, "version", err);
     if (s != MS_OK)
         return s;
@@ -319,7 +319,7 @@ static ms_status parse(const uint8_t *buf, size_t len, const char *name, ckpt_te
 
     char field[128];
     for (size_t i = 0; i < count; i++) {
-        uint32_t nl, ndim;
+        uint32_t nl = 0, ndim = 0;
         snprintf(field, sizeof field, "tensor %zu name length", i);
         if ((s = read_u32(&r, &nl, field, err)) != MS_OK)
             return s;
@@ -352,7 +352,7 @@ static ms_status parse(const uint8_t *buf, size_t len, const char *name, ckpt_te
         size_t dims[CKPT_MAX_DIMS];
         int same = 1;
         for (size_t d = 0; d < ndim; d++) {
-            uint32_t v;
+            uint32_t v = 0;
             snprintf(field, sizeof field, "tensor '%s' dims[%zu]", t[i].name, d);
             if ((s = read_u32(&r, &v, field, err)) != MS_OK)
                 return s;
