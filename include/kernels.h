@@ -36,6 +36,14 @@ void k_conv3x3_backward(kctx *k, float *dx, float *dw, float *db, const float *d
                         const float *x, const float *w, size_t n, size_t ci, size_t co,
                         size_t h, size_t wd);
 
+/* Fused conv + ReLU + 2x2 max pool, for a conv followed by a pool (H, W even):
+ * y as k_conv3x3_forward(..., relu = 1), then p and argmax as k_maxpool2x2_forward(y),
+ * each image pooled right after it is computed, while it is still in cache.
+ * y: (N, Co, H, W)  p, argmax: (N, Co, H/2, W/2) */
+void k_conv3x3_relu_maxpool_forward(kctx *k, float *y, float *p, uint32_t *argmax,
+                                    const float *x, const float *w, const float *b, size_t n,
+                                    size_t ci, size_t co, size_t h, size_t wd);
+
 /* 2x2 max pool, as maxpool2x2_forward. */
 void k_maxpool2x2_forward(kctx *k, float *y, uint32_t *argmax, const float *x, size_t n,
                           size_t c, size_t h, size_t w);

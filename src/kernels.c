@@ -312,6 +312,9 @@ static void store_positions(float *restrict dst, const float *restrict src, size
     }
 }
 
+static void pool_planes(float *restrict y, uint32_t *restrict am, const float *restrict x,
+                        size_t first, size_t planes, size_t h, size_t w);
+
 /* ---- conv micro-kernels ---------------------------------------------------------- */
 
 /* tile[m][0..48) = bias[m] + sum_k wp[k][m] * xq[koff[k] + 0..48), optional ReLU.
@@ -353,6 +356,8 @@ typedef struct {
     size_t ci, co, K, nob, groups;
     plane_geom g;
     int relu;
+    float *pool;       /* (N, Co, H/2, W/2) or NULL: pool each image once computed */
+    uint32_t *argmax;  /* (N, Co, H/2, W/2) */
     size_t nitems;
     atomic_size_t next;
 } conv_fwd_job;
@@ -388,15 +393,26 @@ static void conv_fwd_task(void *arg, size_t t)
                                     FWD_NQ, g);
             }
         }
+        if (j->pool) {
+            /* the whole image is done (groups == 1) and still in cache */
+            const size_t howo = (g->h / 2) * (g->w / 2);
+            pool_planes(j->pool + img * j->co * howo, j->argmax + img * j->co * howo, yimg,
+                        img * j->co * hw, j->co, g->h, g->w);
+        }
     }
 }
 
 /* Runs the implicit GEMM y = wp * shifted(x) (+ bias, ReLU) over n images; wp, bp and
- * k->koff are already set up for cin input planes and cout outputs. */
-static void conv_fwd_run(kctx *k, float *y, const float *x, const float *wp, const float *bp,
-                         size_t n, size_t cin, size_t cout, const plane_geom *g, int relu)
+ * k->koff are already set up for cin input planes and cout outputs. If pool is non-NULL
+ * and every item is a whole image, also max-pools each image right after computing it;
+ * returns 1 if it did. */
+static int conv_fwd_run(kctx *k, float *y, const float *x, const float *wp, const float *bp,
+                         size_t n, size_t cin, size_t cout, const plane_geom *g, int relu,
+                         float *pool, uint32_t *argmax)
 {
     conv_fwd_job j;
+    j.pool = pool;
+    j.argmax = argmax;
     j.k = k;
     j.y = y;
     j.x = x;
@@ -416,11 +432,14 @@ static void conv_fwd_run(kctx *k, float *y, const float *x, const float *wp, con
         if (j.groups > j.nob)
             j.groups = j.nob;
     }
+    if (j.groups > 1)
+        j.pool = NULL; /* images are split over items: pool afterwards */
     j.nitems = n * j.groups;
     atomic_init(&j.next, 0);
     for (size_t t = 0; t < k->nthreads; t++)
         k->tag[t] = 0;
     run_slots(k, conv_fwd_task, &j, j.nitems);
+    return j.pool != NULL;
 }
 
 static void set_koff(kctx *k, size_t c, const plane_geom *g)
@@ -437,13 +456,16 @@ static void conv_backward_plain(float *dx, float *dw, float *db, const float *dy
                                 const float *x, const float *w, size_t n, size_t ci,
                                 size_t co, size_t h, size_t wd);
 
-void k_conv3x3_forward(kctx *k, float *y, const float *x, const float *w, const float *b,
-                       size_t n, size_t ci, size_t co, size_t h, size_t wd, int relu)
+static void conv_forward(kctx *k, float *y, const float *x, const float *w, const float *b,
+                         size_t n, size_t ci, size_t co, size_t h, size_t wd, int relu,
+                         float *pool, uint32_t *argmax)
 {
     if (n == 0)
         return;
     if (!conv_fits(k, ci, co, h, wd)) {
         conv_forward_plain(y, x, w, b, n, ci, co, h, wd, relu);
+        if (pool)
+            k_maxpool2x2_forward(k, pool, argmax, y, n, co, h, wd);
         return;
     }
     plane_geom g = geom(h, wd);
@@ -458,7 +480,21 @@ void k_conv3x3_forward(kctx *k, float *y, const float *x, const float *w, const 
     for (size_t o = 0; o < nob * FWD_MR; o++)
         k->bpack[o] = (o < co && b) ? b[o] : 0.0f;
     set_koff(k, ci, &g);
-    conv_fwd_run(k, y, x, k->wpack, k->bpack, n, ci, co, &g, relu);
+    if (!conv_fwd_run(k, y, x, k->wpack, k->bpack, n, ci, co, &g, relu, pool, argmax) && pool)
+        k_maxpool2x2_forward(k, pool, argmax, y, n, co, h, wd);
+}
+
+void k_conv3x3_forward(kctx *k, float *y, const float *x, const float *w, const float *b,
+                       size_t n, size_t ci, size_t co, size_t h, size_t wd, int relu)
+{
+    conv_forward(k, y, x, w, b, n, ci, co, h, wd, relu, NULL, NULL);
+}
+
+void k_conv3x3_relu_maxpool_forward(kctx *k, float *y, float *p, uint32_t *argmax,
+                                    const float *x, const float *w, const float *b, size_t n,
+                                    size_t ci, size_t co, size_t h, size_t wd)
+{
+    conv_forward(k, y, x, w, b, n, ci, co, h, wd, 1, p, argmax);
 }
 
 /* ---- conv backward --------------------------------------------------------------- */
@@ -737,42 +773,50 @@ typedef struct {
 
 #define POOL_PLANES 16
 
+/* 2x2 max pool of `planes` planes (H, W) at x, whose first element has flat index
+ * first; the first maximum of each window in row-major order wins. Branch-free. */
+static void pool_planes(float *restrict y, uint32_t *restrict am, const float *restrict x,
+                        size_t first, size_t planes, size_t h, size_t w)
+{
+    const size_t ho = h / 2, wo = w / 2;
+    for (size_t pl = 0; pl < planes; pl++)
+        for (size_t i = 0; i < ho; i++) {
+            const float *r0 = x + (pl * h + 2 * i) * w, *r1 = r0 + w;
+            const uint32_t base = (uint32_t)(first + (pl * h + 2 * i) * w);
+            float *yr = y + (pl * ho + i) * wo;
+            uint32_t *ar = am + (pl * ho + i) * wo;
+            for (size_t jj = 0; jj < wo; jj++) {
+                float a = r0[2 * jj], b = r0[2 * jj + 1], c = r1[2 * jj], d = r1[2 * jj + 1];
+                uint32_t ia = base + 2 * (uint32_t)jj, im = ia;
+                float m = a;
+                int gb = b > m;
+                m = gb ? b : m;
+                im = gb ? ia + 1 : im;
+                int gc = c > m;
+                m = gc ? c : m;
+                im = gc ? ia + (uint32_t)w : im;
+                int gd = d > m;
+                m = gd ? d : m;
+                im = gd ? ia + (uint32_t)w + 1 : im;
+                yr[jj] = m;
+                ar[jj] = im;
+            }
+        }
+}
+
 static void pool_fwd_task(void *arg, size_t t)
 {
     (void)t;
     pool_job *j = arg;
-    const size_t h = j->h, w = j->w, ho = h / 2, wo = w / 2;
+    const size_t hw = j->h * j->w, howo = (j->h / 2) * (j->w / 2);
     for (;;) {
         size_t item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
         if (item >= j->nitems)
             break;
-        size_t p1 = (item + 1) * POOL_PLANES < j->planes ? (item + 1) * POOL_PLANES : j->planes;
-        for (size_t pl = item * POOL_PLANES; pl < p1; pl++) {
-            const size_t xbase = pl * h * w;
-            float *yp = j->y + pl * ho * wo;
-            uint32_t *ap = j->amax + pl * ho * wo;
-            for (size_t i = 0; i < ho; i++) {
-                const float *r0 = j->x + xbase + 2 * i * w, *r1 = r0 + w;
-                for (size_t jj = 0; jj < wo; jj++) {
-                    size_t best = 2 * i * w + 2 * jj;
-                    float bv = r0[2 * jj];
-                    if (r0[2 * jj + 1] > bv) {
-                        bv = r0[2 * jj + 1];
-                        best = 2 * i * w + 2 * jj + 1;
-                    }
-                    if (r1[2 * jj] > bv) {
-                        bv = r1[2 * jj];
-                        best = (2 * i + 1) * w + 2 * jj;
-                    }
-                    if (r1[2 * jj + 1] > bv) {
-                        bv = r1[2 * jj + 1];
-                        best = (2 * i + 1) * w + 2 * jj + 1;
-                    }
-                    yp[i * wo + jj] = bv;
-                    ap[i * wo + jj] = (uint32_t)(xbase + best);
-                }
-            }
-        }
+        size_t p0 = item * POOL_PLANES;
+        size_t p1 = p0 + POOL_PLANES < j->planes ? p0 + POOL_PLANES : j->planes;
+        pool_planes(j->y + p0 * howo, j->amax + p0 * howo, j->x + p0 * hw, p0 * hw, p1 - p0,
+                    j->h, j->w);
     }
 }
 

@@ -258,6 +258,40 @@ static void test_relu_argmax_mask(void)
     CHECK(yl[0] == 0.0f && yl[1] == 1.5f, "linear relu %g %g", (double)yl[0], (double)yl[1]);
 }
 
+/* The fused conv + ReLU + pool equals conv (ReLU) then pool, bit for bit; and both
+ * thread counts agree. */
+static void fused_case(size_t n, size_t ci, size_t co, size_t h, size_t w)
+{
+    char name[96];
+    const size_t xl = n * ci * h * w, yl = n * co * h * w, pl = yl / 4;
+    float *x = frand(xl), *wt = frand(co * ci * 9), *b = frand(co);
+    float *yr = fvec(yl), *pr = fvec(pl), *y1 = fvec(yl), *p1 = fvec(pl), *y2 = fvec(yl);
+    float *p2 = fvec(pl);
+    uint32_t *ar = xcalloc(pl, sizeof(uint32_t)), *a1 = xcalloc(pl, sizeof(uint32_t));
+    uint32_t *a2 = xcalloc(pl, sizeof(uint32_t));
+    k_conv3x3_forward(k1, yr, x, wt, b, n, ci, co, h, w, 1);
+    maxpool2x2_forward(pr, ar, yr, n, co, h, w);
+    k_conv3x3_relu_maxpool_forward(k1, y1, p1, a1, x, wt, b, n, ci, co, h, w);
+    k_conv3x3_relu_maxpool_forward(k2, y2, p2, a2, x, wt, b, n, ci, co, h, w);
+    snprintf(name, sizeof name, "conv+relu+pool n%zu ci%zu co%zu %zux%zu", n, ci, co, h, w);
+    CHECK(memcmp(y1, yr, yl * sizeof(float)) == 0, "%s: conv output differs", name);
+    CHECK(memcmp(p1, pr, pl * sizeof(float)) == 0, "%s: pooled output differs", name);
+    CHECK(memcmp(a1, ar, pl * sizeof(uint32_t)) == 0, "%s: argmax differs", name);
+    check_same(name, y1, y2, yl * sizeof(float));
+    check_same(name, p1, p2, pl * sizeof(float));
+    check_same(name, a1, a2, pl * sizeof(uint32_t));
+    free(x), free(wt), free(b), free(yr), free(pr), free(y1), free(p1), free(y2), free(p2);
+    free(ar), free(a1), free(a2);
+}
+
+static void test_conv_relu_maxpool(void)
+{
+    fused_case(1, 32, 64, 28, 28);
+    fused_case(9, 32, 64, 28, 28);
+    fused_case(3, 3, 5, 6, 4);
+    fused_case(2, 1, 3, 30, 8); /* beyond the scratch capacity */
+}
+
 /* ---- linear ----------------------------------------------------------------------- */
 
 static void linear_case(size_t n, size_t in, size_t out)
@@ -374,6 +408,7 @@ int main(void)
     RUN(test_conv_28x28);
     RUN(test_conv_many_images);
     RUN(test_conv_beyond_capacity);
+    RUN(test_conv_relu_maxpool);
     kctx_destroy(k1);
     kctx_destroy(k2);
     TEST_END();
