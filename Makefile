@@ -96,4 +96,12 @@ uninstall:
 clean:
 	rm -rf build build-* mnistsec
 
+# Security checks: static analysis (docs/SAST.md) and libFuzzer runs of the parsers.
+.PHONY: sast fuzz
+FUZZ_SECONDS ?= 60
+sast:
+	SAST_CFLAGS="$(filter-out -MMD -MP,$(REQ_CFLAGS))" sh scripts/sast.sh
+fuzz:
+	sh scripts/fuzz.sh $(FUZZ_SECONDS) build-fuzz
+
 -include $(LIB_OBJ:.o=.d) $(BUILD)/obj/main.d
