@@ -83,6 +83,10 @@ check:
 data:
 	sh scripts/get_mnist.sh data/mnist
 
+# Speed of every workload, ours and PyTorch's if installed (results/bench*.csv).
+bench: $(BUILD)/tests/bench_main
+	sh scripts/bench.sh $(BUILD)
+
 run: all
 	sh scripts/run_baseline.sh
 
@@ -100,7 +104,7 @@ clean:
 .PHONY: sast fuzz
 FUZZ_SECONDS ?= 60
 sast:
-	SAST_CFLAGS="$(filter-out -MMD -MP,$(REQ_CFLAGS))" sh scripts/sast.sh
+	SAST_CFLAGS="$(filter-out -MMD -MP,$(REQ_CFLAGS)) $(OPT_CFLAGS)" sh scripts/sast.sh
 fuzz:
 	sh scripts/fuzz.sh $(FUZZ_SECONDS) build-fuzz
 

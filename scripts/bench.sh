@@ -1,0 +1,34 @@
+#!/bin/sh
+# bench.sh BUILD [bench_main options] - the speed benchmark behind `make bench`.
+#
+# Runs BUILD/tests/bench_main (results/bench.csv); then, if /usr/bin/python3 can import
+# torch, the same workloads in PyTorch (scripts/bench_torch.py, results/bench_torch.csv)
+# with the OpenMP OpenBLAS and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset for that
+# command only, and prints our/PyTorch ratios of images/s. Without torch it says so and
+# keeps our figures. The machine may be shared: the figures are medians of >= 3 runs.
+set -eu
+BUILD=${1:-build}
+[ $# -gt 0 ] && shift
+THREADS=${BENCH_THREADS:-1,2}
+mkdir -p results
+"$BUILD/tests/bench_main" --threads "$THREADS" --out results/bench.csv "$@"
+
+PY=/usr/bin/python3
+if ! [ -x "$PY" ] || ! "$PY" -c 'import torch' >/dev/null 2>&1; then
+    echo "bench: PyTorch not available ($PY -c 'import torch' failed): our figures only"
+    exit 0
+fi
+echo
+echo "PyTorch, same workloads:"
+BLAS=/usr/lib/x86_64-linux-gnu/openblas-openmp
+env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+    LD_LIBRARY_PATH="$BLAS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    "$PY" scripts/bench_torch.py --threads "$THREADS" --out results/bench_torch.csv
+echo
+echo "ratio ours/PyTorch (images/s):"
+awk -F, 'FNR == 1 { next }
+    NR == FNR { ours[$1 "," $2 "," $3] = $4; next }
+    ($1 "," $2 "," $3) in ours && $4 > 0 {
+        printf "%-16s threads %s batch %5s  %8.1f / %8.1f = %5.2fx\n", $1, $2, $3,
+               ours[$1 "," $2 "," $3], $4, ours[$1 "," $2 "," $3] / $4
+    }' results/bench.csv results/bench_torch.csv

@@ -1,0 +1,286 @@
+/* bench_main.c - speed of the network's workloads with the fast kernels (make bench).
+ *
+ *   training step   forward + softmax cross-entropy + backward + Adam, batch 64 and 128
+ *   inference       forward of 1000 images (in chunks of BENCH_CHUNK, the model's capacity)
+ *   FGSM gradient   forward + backward to the input, no parameter gradients, 1000 images
+ *   latency         forward of one image
+ *
+ * For each thread count (default: 1 and 2) every workload runs once to warm up, then
+ * `--runs` times (default 5); the median images/s is reported, with GFLOP/s from the
+ * per-image operation counts below. Results go to stdout as a table and to
+ * results/bench.csv (written atomically: header, LF line ends, %.9g).
+ *
+ * Usage: bench_main [--threads LIST] [--runs N] [--out PATH] [--quick]
+ *   LIST is comma-separated, e.g. 1,2.
+ *
+ * The network is cnn.c's (fast path), the optimiser optim.c's Adam.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cnn.h"
+#include "fileio.h"
+#include "kernels.h"
+#include "layers.h"
+#include "optim.h"
+#include "rng.h"
+
+#define PIX CNN_PIXELS
+#define C1 CNN_C1
+#define C2 CNN_C2
+#define POOLED CNN_POOLED
+#define HID CNN_HIDDEN
+#define CLS CNN_CLASSES
+#define BENCH_CHUNK 125 /* images per forward in the 1000-image workloads */
+#define MAX_BATCH 128
+
+/* Floating-point operations per image (multiply-add = 2). */
+#define FLOP_CONV1 (2.0 * C1 * PIX * 9)
+#define FLOP_CONV2 (2.0 * C2 * PIX * C1 * 9)
+#define FLOP_FC1 (2.0 * POOLED * HID)
+#define FLOP_FC2 (2.0 * HID * CLS)
+#define FLOP_FWD (FLOP_CONV1 + FLOP_CONV2 + FLOP_FC1 + FLOP_FC2)
+/* backward: dw for every layer, dx for all but conv1 */
+#define FLOP_TRAIN (FLOP_FWD + FLOP_FWD + FLOP_CONV2 + FLOP_FC1 + FLOP_FC2)
+/* input gradient: dx for every layer, conv1's included */
+#define FLOP_FGSM (FLOP_FWD + FLOP_FWD)
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void *xcalloc(size_t count, size_t size)
+{
+    void *p = calloc(count ? count : 1, size);
+    if (!p) {
+        fprintf(stderr, "bench: out of memory\n");
+        exit(70);
+    }
+    return p;
+}
+
+/* The model (cnn.c, fast path) and its optimiser. */
+typedef struct {
+    cnn *m;
+    adam opt;
+    float dz[MAX_BATCH * CLS];
+} net;
+
+static net *net_create(size_t nthreads, uint64_t seed)
+{
+    net *n = xcalloc(1, sizeof *n);
+    ms_err err;
+    if (cnn_create(&n->m, MAX_BATCH, nthreads, &err) != MS_OK ||
+        adam_create(&n->opt, n->m->nparams, 1e-3, &err) != MS_OK) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        exit(70);
+    }
+    cnn_init(n->m, seed);
+    cnn_zero_grads(n->m);
+    return n;
+}
+
+static void net_destroy(net *n)
+{
+    adam_free(&n->opt);
+    cnn_destroy(n->m);
+    free(n);
+}
+
+static const float *forward(net *n, const float *x, size_t b) { return cnn_forward(n->m, x, b); }
+
+static double train_step(net *n, const float *x, const uint8_t *y, size_t b)
+{
+    const float *z = cnn_forward(n->m, x, b);
+    double loss = softmax_xent(n->dz, z, y, b, CLS, b);
+    cnn_backward(n->m, n->dz, NULL, 1);
+    adam_step(&n->opt, n->m->params, n->m->grads, kctx_pool(n->m->k));
+    return loss;
+}
+
+/* ---- workloads ---------------------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    size_t batch;  /* images per call */
+    double flop;   /* per image */
+    int kind;      /* 0 train, 1 inference, 2 fgsm, 3 latency */
+    size_t calls;  /* per timed run */
+} workload;
+
+static const float *g_x;   /* 1000 images */
+static const uint8_t *g_y; /* their labels */
+static float *g_dx;        /* 1000 input gradients */
+static volatile float g_sink;
+
+static void run_calls(net *m, const workload *w, size_t calls)
+{
+    for (size_t c = 0; c < calls; c++) {
+        switch (w->kind) {
+        case 0: {
+            size_t off = (c * w->batch) % (1000 - w->batch);
+            g_sink += (float)train_step(m, g_x + off * PIX, g_y + off, w->batch);
+            break;
+        }
+        case 1:
+            for (size_t lo = 0; lo < w->batch; lo += BENCH_CHUNK)
+                g_sink += forward(m, g_x + lo * PIX, BENCH_CHUNK)[0];
+            break;
+        case 2:
+            for (size_t lo = 0; lo < w->batch; lo += BENCH_CHUNK) {
+                const float *z = forward(m, g_x + lo * PIX, BENCH_CHUNK);
+                (void)softmax_xent(m->dz, z, g_y + lo, BENCH_CHUNK, CLS, BENCH_CHUNK);
+                cnn_backward(m->m, m->dz, g_dx + lo * PIX, 0);
+                g_sink += g_dx[lo * PIX + 300];
+            }
+            break;
+        default:
+            g_sink += forward(m, g_x + (c % 1000) * PIX, 1)[0];
+            break;
+        }
+    }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct {
+    const char *name;
+    size_t threads, batch;
+    double ips, gflops, ms_per_call, lo, hi;
+} result;
+
+int main(int argc, char **argv)
+{
+    size_t threads[8] = {1, 2}, nthr = 2;
+    int runs = 5, quick = 0;
+    const char *out = "results/bench.csv";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            nthr = 0;
+            char *s = argv[++i], *end;
+            while (*s && nthr < 8) {
+                long v = strtol(s, &end, 10);
+                if (end == s || v < 1 || v > 256) {
+                    fprintf(stderr, "bench: bad --threads list\n");
+                    return 64;
+                }
+                threads[nthr++] = (size_t)v;
+                s = *end == ',' ? end + 1 : end;
+                if (*end && *end != ',') {
+                    fprintf(stderr, "bench: bad --threads list\n");
+                    return 64;
+                }
+            }
+        } else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 3 || v > 100) {
+                fprintf(stderr, "bench: --runs must be 3..100\n");
+                return 64;
+            }
+            runs = (int)v;
+        } else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
+            out = argv[++i];
+        } else if (!strcmp(argv[i], "--quick")) {
+            quick = 1;
+        } else if (!strcmp(argv[i], "--help")) {
+            printf("usage: bench_main [--threads 1,2] [--runs N] [--out PATH] [--quick]\n");
+            return 0;
+        } else {
+            fprintf(stderr, "bench: unknown argument %s (see --help)\n", argv[i]);
+            return 64;
+        }
+    }
+
+    /* synthetic images in [0, 1] with MNIST-like sparsity, random labels */
+    float *x = xcalloc(1000 * PIX, sizeof(float));
+    uint8_t *y = xcalloc(1000, 1);
+    g_dx = xcalloc(1000 * PIX, sizeof(float));
+    rng_t r;
+    rng_init(&r, 7, RNG_STREAM_SHUFFLE);
+    for (size_t i = 0; i < 1000 * PIX; i++) {
+        float u = rng_uniform(&r);
+        x[i] = u < 0.8f ? 0.0f : rng_uniform(&r);
+    }
+    for (size_t i = 0; i < 1000; i++)
+        y[i] = (uint8_t)rng_below(&r, CLS);
+    g_x = x;
+    g_y = y;
+
+    const workload wl[] = {
+        {"train", 64, FLOP_TRAIN, 0, quick ? 3 : 8},
+        {"train", 128, FLOP_TRAIN, 0, quick ? 2 : 4},
+        {"inference", 1000, FLOP_FWD, 1, 1},
+        {"fgsm_input_grad", 1000, FLOP_FGSM, 2, 1},
+        {"latency", 1, FLOP_FWD, 3, quick ? 50 : 200},
+    };
+    const size_t nwl = sizeof wl / sizeof wl[0];
+    result res[8 * 8];
+    size_t nres = 0;
+    double times[100];
+    printf("%-16s %7s %6s %12s %10s %9s %14s\n", "workload", "threads", "batch", "images/s",
+           "ms/call", "GFLOP/s", "range img/s");
+    for (size_t ti = 0; ti < nthr; ti++) {
+        net *m = net_create(threads[ti], 1);
+        for (size_t wi = 0; wi < nwl; wi++) {
+            const workload *w = &wl[wi];
+            run_calls(m, w, w->kind == 3 ? 20 : 1); /* warm-up */
+            for (int rr = 0; rr < runs; rr++) {
+                double t0 = now();
+                run_calls(m, w, w->calls);
+                times[rr] = now() - t0;
+            }
+            qsort(times, (size_t)runs, sizeof times[0], cmp_double);
+            double med = times[runs / 2];
+            double imgs = (double)(w->batch * w->calls);
+            result *q = &res[nres++];
+            q->name = w->name;
+            q->threads = threads[ti];
+            q->batch = w->batch;
+            q->ips = imgs / med;
+            q->gflops = q->ips * w->flop * 1e-9;
+            q->ms_per_call = 1e3 * med / (double)w->calls;
+            q->lo = imgs / times[runs - 1];
+            q->hi = imgs / times[0];
+            printf("%-16s %7zu %6zu %12.1f %10.3f %9.1f %6.0f-%-7.0f\n", q->name, q->threads,
+                   q->batch, q->ips, q->ms_per_call, q->gflops, q->lo, q->hi);
+            fflush(stdout);
+        }
+        net_destroy(m);
+    }
+
+    outset os;
+    ms_err err;
+    FILE *fp;
+    outset_init(&os);
+    if (outset_open(&os, out, &fp, &err) != MS_OK) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        return 73;
+    }
+    fprintf(fp, "workload,threads,batch,images_per_s,ms_per_call,gflops,images_per_s_min,"
+                "images_per_s_max\n");
+    for (size_t i = 0; i < nres; i++)
+        fprintf(fp, "%s,%zu,%zu,%.9g,%.9g,%.9g,%.9g,%.9g\n", res[i].name, res[i].threads,
+                res[i].batch, res[i].ips, res[i].ms_per_call, res[i].gflops, res[i].lo,
+                res[i].hi);
+    if (outset_commit(&os, &err) != MS_OK) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        return 74;
+    }
+    fprintf(stderr, "bench: wrote %s\n", out);
+    free(x);
+    free(y);
+    free(g_dx);
+    return 0;
+}
