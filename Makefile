@@ -109,3 +109,16 @@ fuzz:
 	sh scripts/fuzz.sh $(FUZZ_SECONDS) build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/obj/main.d
+
+# Reproduce the published tables on full MNIST (results/*/, results/REPORT.md).
+.PHONY: report table-baseline table-poisoned table-fgsm table-advtrain
+report: all
+	sh scripts/report.sh all
+table-baseline: all
+	sh scripts/report.sh run baseline && sh scripts/report.sh table baseline
+table-poisoned: all
+	sh scripts/report.sh run poisoned && sh scripts/report.sh table poisoned
+table-fgsm: all
+	sh scripts/report.sh run adv_only && sh scripts/report.sh table fgsm
+table-advtrain: all
+	sh scripts/report.sh run adv_training && sh scripts/report.sh table advtrain

@@ -148,7 +148,7 @@ static void inference_timing(run *r, const eval_result *clean)
     }
     double dt = clock_seconds() - t0;
     metrics_time(&r->mt, "inference_ms_per_image", 1e3 * dt / (double)n);
-    metrics_time(&r->mt, "inference_batch", EVAL_BATCH);
+    metrics_int(&r->mt, "inference_batch", EVAL_BATCH);
     metrics_time(&r->mt, "inference_images_per_second",
                  clean->seconds > 0 ? (double)clean->count / clean->seconds : 0.0);
 }
