@@ -38,6 +38,11 @@
 #define VL 16
 
 #if (defined(__GNUC__) || defined(__clang__)) && !defined(MS_PORTABLE_VECTORS)
+#if defined(__GNUC__) && !defined(__clang__)
+/* Without AVX-512, GCC notes that 64-byte vector returns have a different ABI; every
+ * function here is static, so no ABI is crossed. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 typedef float vf __attribute__((vector_size(64)));
 typedef int vi __attribute__((vector_size(64)));
 
@@ -286,6 +291,23 @@ static void pad_planes(float *restrict dst, const float *restrict src, size_t c,
     }
 }
 
+/* dst[0..len) = src[0..len): whole vectors, then one masked store for the rest. */
+static inline void copy_run(float *restrict dst, const float *restrict src, size_t len)
+{
+    size_t t = 0;
+    for (; t + VL <= len; t += VL)
+        vstore(dst + t, vload(src + t));
+    if (t == len)
+        return;
+#if defined(__AVX512F__) && !defined(MS_PORTABLE_VECTORS)
+    __mmask16 m = (__mmask16)((1u << (len - t)) - 1u);
+    _mm512_mask_storeu_ps(dst + t, m, _mm512_maskz_loadu_ps(m, src + t));
+#else
+    for (; t < len; t++)
+        dst[t] = src[t];
+#endif
+}
+
 /* Stores positions [q0, q0 + nq) of a padded-plane row into the (H, W) plane dst,
  * dropping the zero column. */
 static void store_positions(float *restrict dst, const float *restrict src, size_t q0,
@@ -306,7 +328,7 @@ static void store_positions(float *restrict dst, const float *restrict src, size
         size_t run = w - j;
         if (run > end - q)
             run = end - q;
-        memcpy(dst + i * w + j, src + (q - q0), run * sizeof(float));
+        copy_run(dst + i * w + j, src + (q - q0), run);
         q += run;
         j += run;
     }
