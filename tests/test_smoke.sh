@@ -81,7 +81,7 @@ for k in clean_accuracy adv_accuracy epsilon mean_linf mean_l2 attack_seconds at
     check "adv_only metric $k present" metric "$A" "$k" >/dev/null
 done
 check "max_linf <= epsilon + 1e-7" \
-    num_le "$(metric "$A" max_linf)" "$(awk -v e="$(metric "$A" epsilon)" 'BEGIN { print e + 1e-7 }')"
+    num_le "$(metric "$A" max_linf)" "$(awk -v e="$(metric "$A" epsilon)" 'BEGIN { printf "%.9g", e + 1e-7 }')"
 check "FGSM lowers accuracy" num_lt "$(metric "$A" adv_accuracy)" "$(metric "$A" clean_accuracy)"
 check "confusion_adv sums to $TEST" [ "$(confusion_total "$T/a/confusion_adv.csv")" = "$TEST" ]
 # The saved float32 IDX set reads back with --data and scores exactly the adversarial accuracy.
