@@ -122,7 +122,7 @@ static void shape_str(char *buf, size_t cap, const size_t *dims, size_t ndim)
     size_t used = 0;
     buf[0] = '\0';
     for (size_t d = 0; d < ndim && used < cap; d++) {
-        int k = snprintf(buf + used, cap - used, d ? "x%zu" : "%zu", dims[d]);
+        int k = snprintf(buf + used, cap - used, "%s%zu", d ? "x" : "", dims[d]);
         if (k < 0)
             break;
         used += (size_t)k;
@@ -152,7 +152,7 @@ ms_status checkpoint_encode(const char *name, const char *meta, const ckpt_tenso
                            name, op, k, (unsigned)(unsigned char)meta[k]);
 
     /* Size: fixed header + metadata + tensor headers + pad + payloads + CRC. */
-    size_t elems[CKPT_MAX_TENSORS];
+    size_t elems[CKPT_MAX_TENSORS] = {0}; /* [i < count] set by check_desc */
     size_t total = CKPT_FIXED_HEADER + meta_len;
     size_t payload = 0;
     for (size_t i = 0; i < count; i++) {
@@ -188,12 +188,14 @@ ms_status checkpoint_encode(const char *name, const char *meta, const ckpt_tenso
     wr32(buf + pos + 4, (uint32_t)count);
     wr32(buf + pos + 8, (uint32_t)meta_len);
     pos += 12;
-    memcpy(buf + pos, meta, meta_len);
+    /* Length-prefixed strings are stored without a terminating NUL (docs/CHECKPOINT.md). */
+    memcpy(buf + pos, meta, meta_len); /* NOLINT(bugprone-not-null-terminated-result) */
     pos += meta_len;
     for (size_t i = 0; i < count; i++) {
         size_t nl = strlen(t[i].name);
         wr32(buf + pos, (uint32_t)nl);
-        memcpy(buf + pos + 4, t[i].name, nl);
+        /* As stored: length-prefixed, no NUL (docs/CHECKPOINT.md). */
+        memcpy(buf + pos + 4, t[i].name, nl); /* NOLINT(bugprone-not-null-terminated-result) */
         pos += 4 + nl;
         wr32(buf + pos, (uint32_t)t[i].ndim);
         pos += 4;
@@ -268,7 +270,7 @@ static ms_status parse(const uint8_t *buf, size_t len, const char *name, ckpt_te
     if (count < 1 || count > CKPT_MAX_TENSORS)
         return ms_fail(err, MS_EINTERNAL, "%s: cannot %s: expected tensor count %zu outside 1..%d",
                        name, op, count, CKPT_MAX_TENSORS);
-    size_t elems[CKPT_MAX_TENSORS];
+    size_t elems[CKPT_MAX_TENSORS] = {0}; /* [i < count] set by check_desc */
     for (size_t i = 0; i < count; i++) {
         ms_status s = check_desc(name, op, &t[i], i, &elems[i], err);
         if (s != MS_OK)

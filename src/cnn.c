@@ -126,7 +126,8 @@ void cnn_init(cnn *m, uint64_t seed)
     static const size_t fan_in[CNN_NTENSORS / 2] = {9, CNN_C1 * 9, CNN_POOLED, CNN_HIDDEN};
     /* Weight then bias of each layer; both U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
     for (size_t i = 0; i < CNN_NTENSORS; i++) {
-        float bound = (float)(1.0 / sqrt((double)fan_in[i / 2]));
+        const size_t layer = i / 2; /* tensors 2l and 2l+1 are layer l's weight and bias */
+        float bound = (float)(1.0 / sqrt((double)fan_in[layer]));
         float *t = m->tensors[i].data;
         size_t c = shape_count(i);
         for (size_t j = 0; j < c; j++)

@@ -163,6 +163,10 @@ ms_status file_write_atomic(const char *path, const void *data, size_t len, ms_e
     ms_status st = outset_open(&s, path, &fp, err);
     if (st != MS_OK)
         return st;
+    /* outset_open sets fp whenever it returns MS_OK; said here for the analyzer, which
+     * cannot see that ms_fail (status.c) returns its non-OK status argument. */
+    if (!fp)
+        return ms_fail(err, MS_EINTERNAL, "%s: no output stream", path);
     if (len && fwrite(data, 1, len, fp) != len) {
         outset_abort(&s);
         return ms_fail(err, MS_EIO, "%s: write error", path);

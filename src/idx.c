@@ -152,6 +152,10 @@ static ms_status decode(const uint8_t *buf, size_t len, const char *name, const 
         }
     }
     size_t nbytes = h.count * elem_size(h.type); /* <= h.total, cannot overflow */
+    /* header_parse rejects zero dimensions, so this never fires; it keeps malloc(0)
+     * and realloc(p, 0) (implementation-defined) provably out of reach. */
+    if (nbytes == 0)
+        return ms_fail(err, MS_EDATA, "%s: empty payload", name);
     uint8_t *dst;
     int in_place = owned && *owned;
     if (in_place) {
@@ -341,10 +345,13 @@ ms_status idx_write_file(const char *path, int type, size_t ndim, const size_t *
 static ms_status find_file(const char *dir, const char *split, const char *kind, int idxn,
                            char *path, size_t path_size, ms_err *err)
 {
-    static const char *const forms[] = {"%s/%s-%s-idx%d-ubyte", "%s/%s-%s-idx%d-ubyte.gz",
-                                        "%s/%s-%s.idx%d-ubyte", "%s/%s-%s.idx%d-ubyte.gz"};
-    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
-        int k = snprintf(path, path_size, forms[i], dir, split, kind, idxn);
+    /* The four spellings, in this order: -idxN-ubyte, -idxN-ubyte.gz, .idxN-ubyte,
+     * .idxN-ubyte.gz (one constant format string, the varying parts as arguments). */
+    static const char *const sep[] = {"-", "-", ".", "."};
+    static const char *const ext[] = {"", ".gz", "", ".gz"};
+    for (size_t i = 0; i < sizeof sep / sizeof sep[0]; i++) {
+        int k = snprintf(path, path_size, "%s/%s-%s%sidx%d-ubyte%s", dir, split, kind, sep[i],
+                         idxn, ext[i]);
         if (k < 0 || (size_t)k >= path_size)
             return ms_fail(err, MS_ENOINPUT, "%s: data directory path too long", dir);
         struct stat st;

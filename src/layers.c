@@ -217,8 +217,8 @@ double softmax_xent(float *dlogits, const float *logits, const uint8_t *labels, 
         for (size_t j = 1; j < k; j++)
             if (z[j] > m)
                 m = z[j];
-        double sum = 0.0;
-        for (size_t j = 0; j < k; j++)
+        double sum = exp((double)z[0] - m); /* >= exp(z[argmax] - m) = 1 when z[0] is the max */
+        for (size_t j = 1; j < k; j++)
             sum += exp((double)z[j] - m);
         const double log_sum = log(sum);
         total += log_sum - ((double)z[label] - m);

@@ -24,6 +24,7 @@ void progress_update(const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     fputs("\r\033[K", stderr);
+    /* Flawfinder: ignore (format): fmt is a literal checked by -Wformat (progress.h). */
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fflush(stderr);
@@ -38,6 +39,7 @@ void progress_done(const char *fmt, ...)
     }
     va_list ap;
     va_start(ap, fmt);
+    /* Flawfinder: ignore (format): fmt is a literal checked by -Wformat (progress.h). */
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
