@@ -80,7 +80,7 @@ static int worker_main(void *vp)
     threadpool *p = vp;
     uint64_t seen = ticket_gen(atomic_load_explicit(&p->ticket, memory_order_acquire));
     for (;;) {
-        uint64_t gen = seen;
+        uint64_t gen;
         unsigned spin = 0;
         for (;;) {
             if (atomic_load_explicit(&p->stop, memory_order_acquire))
