@@ -618,6 +618,45 @@ static ms_status check_writable_dir_of(const char *flag, const char *file, ms_er
     return MS_OK;
 }
 
+/* Drops the last component of buf[0..len) and the slashes before it; new length. */
+static size_t path_parent_len(char *buf, size_t len)
+{
+    while (len > 0 && buf[len - 1] != '/')
+        len--;
+    while (len > 0 && buf[len - 1] == '/')
+        len--;
+    buf[len] = '\0';
+    return len;
+}
+
+/* Length of the longest prefix of dir (at a component boundary) that exists. */
+static size_t existing_prefix_len(const char *dir)
+{
+    char buf[OUTSET_PATH];
+    size_t len = strlen(dir);
+    if (len >= sizeof buf)
+        return len; /* make_dirs refuses it: nothing will be created */
+    memcpy(buf, dir, len + 1);
+    struct stat st;
+    while (len > 0 && stat(buf, &st) != 0)
+        len = path_parent_len(buf, len);
+    return len;
+}
+
+/* After a failed run: removes dir and each parent the run created, up to the prefix
+ * of existed_len bytes that was there before. rmdir only removes empty directories,
+ * so nothing that holds a file is ever touched. */
+static void remove_created_dirs(const char *dir, size_t existed_len)
+{
+    char buf[OUTSET_PATH];
+    size_t len = strlen(dir);
+    if (len >= sizeof buf)
+        return;
+    memcpy(buf, dir, len + 1);
+    while (len > existed_len && rmdir(buf) == 0)
+        len = path_parent_len(buf, len);
+}
+
 ms_status run_experiment(const config *c, int argc, char **argv, ms_err *err)
 {
     run *r = calloc(1, sizeof *r);
@@ -636,8 +675,7 @@ ms_status run_experiment(const config *c, int argc, char **argv, ms_err *err)
 
     ms_status s = MS_OK;
     /* Output locations first, so a bad --out fails before minutes of training. */
-    struct stat st;
-    int out_existed = stat(c->out_dir, &st) == 0;
+    size_t out_existed_len = existing_prefix_len(c->out_dir);
     s = make_dirs(c->out_dir, err);
     /* Early check only, like check_writable_dir_of; the outset re-checks at write time. */
     if (s == MS_OK && access(c->out_dir, W_OK) != 0) /* Flawfinder: ignore */
@@ -680,8 +718,8 @@ ms_status run_experiment(const config *c, int argc, char **argv, ms_err *err)
         progress_done("%s: done in %.1f s; clean accuracy %s; results in %s", mode_name(c->mode),
                       clock_seconds() - r->t_start, acc ? acc : "?", c->out_dir);
     }
-    if (s != MS_OK && !out_existed)
-        (void)rmdir(c->out_dir); /* only if empty: never removes results */
+    if (s != MS_OK)
+        remove_created_dirs(c->out_dir, out_existed_len); /* empty ones only */
 
     cnn_destroy(r->m);
     dataset_free(&r->train);
