@@ -37,7 +37,7 @@ run_suite() { # run_suite BUILD-DIR [make args...]
     total_f=$((total_f + ${f%% failed*}))
 }
 run_suite build
-SMOKE_TRAIN=600 SMOKE_TEST=300 SMOKE_EPOCHS=1 SMOKE_MIN_ACC= \
+SMOKE_TRAIN=600 SMOKE_TEST=300 SMOKE_EPOCHS=1 SMOKE_MIN_ACC= SMOKE_POISON=20 \
     run_suite build-san SAN=address,undefined,float-cast-overflow
 echo "$total_p passed, $total_f failed"
 [ "$total_f" -eq 0 ] && [ "$total_p" -gt 0 ]

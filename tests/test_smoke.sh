@@ -5,7 +5,8 @@
 #
 # Environment: BUILD (binary in $BUILD/mnistsec), MNIST_DIR (required),
 # SMOKE_TRAIN/SMOKE_TEST/SMOKE_EPOCHS (subset; default 2000/1000/4), SMOKE_MIN_ACC
-# (accuracy the baseline must reach; default 0.90, empty to skip, e.g. under sanitizers).
+# (accuracy the baseline must reach; default 0.90, empty to skip, e.g. under sanitizers),
+# SMOKE_POISON (poisoned training images; default 100).
 . "$(dirname "$0")/lib.sh"
 BIN=${BUILD:-build}/mnistsec
 TRAIN=${SMOKE_TRAIN:-2000}
@@ -58,7 +59,7 @@ check "--load reproduces the accuracy" [ "$(metric "$T/bl/metrics.csv" clean_acc
 check "--load reproduces the confusion" cmp -s "$T/bl/confusion_clean.csv" "$T/b2/confusion_clean.csv"
 
 # poisoned
-"$BIN" --mode poisoned $SUB --epochs "$EPOCHS" --out "$T/p"
+"$BIN" --mode poisoned $SUB --epochs "$EPOCHS" --poison-count "${SMOKE_POISON:-100}" --out "$T/p"
 check "poisoned exits 0" [ $? -eq 0 ]
 P=$T/p/metrics.csv
 for k in clean_accuracy clean_loss attack_success_rate source_clean_accuracy \
