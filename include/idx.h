@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fileio.h"
 #include "status.h"
 
 #define IDX_TYPE_U8 0x08
@@ -52,6 +53,11 @@ void idx_free(idx_array *a);
 /* Writes an IDX file atomically (temporary name + rename). data is in host order. */
 ms_status idx_write_file(const char *path, int type, size_t ndim, const size_t *dims,
                          const void *data, ms_err *err);
+
+/* The same file as one member of an output set, so it appears only when the whole set
+ * is committed (on failure the caller aborts the set). */
+ms_status idx_write_to(outset *s, const char *path, int type, size_t ndim, const size_t *dims,
+                       const void *data, ms_err *err);
 
 /* A labelled image set: n images of rows x cols, labels 0..9. Pixels are kept as
  * stored (bytes, or float32 in [0,1] for adversarial sets) and converted per batch. */

@@ -281,8 +281,8 @@ void idx_free(idx_array *a)
     a->count = 0;
 }
 
-ms_status idx_write_file(const char *path, int type, size_t ndim, const size_t *dims,
-                         const void *data, ms_err *err)
+ms_status idx_write_to(outset *s, const char *path, int type, size_t ndim, const size_t *dims,
+                       const void *data, ms_err *err)
 {
     if (type != IDX_TYPE_U8 && type != IDX_TYPE_F32)
         return ms_fail(err, MS_EINTERNAL, "%s: cannot write IDX type 0x%02x", path,
@@ -292,7 +292,8 @@ ms_status idx_write_file(const char *path, int type, size_t ndim, const size_t *
                        ndim, IDX_MAX_DIMS);
     uint8_t head[IDX_MAX_HEADER] = {0, 0, (uint8_t)type, (uint8_t)ndim};
     size_t count = 1;
-    for (size_t i = 0; i < ndim; i++) {
+    /* (i < IDX_MAX_DIMS repeats the check above for gcc's -Wstringop-overflow) */
+    for (size_t i = 0; i < ndim && i < IDX_MAX_DIMS; i++) {
         if (dims[i] == 0 || dims[i] > UINT32_MAX || !size_mul(&count, count, dims[i]))
             return ms_fail(err, MS_EINTERNAL, "%s: cannot write dimension %zu = %zu", path, i,
                            dims[i]);
@@ -310,12 +311,12 @@ ms_status idx_write_file(const char *path, int type, size_t ndim, const size_t *
                 return ms_fail(err, MS_EDATA, "%s: float element %zu is not finite (%g)", path,
                                i, (double)f[i]);
     }
-    outset s;
-    outset_init(&s);
     FILE *fp;
-    ms_status st = outset_open(&s, path, &fp, err);
+    ms_status st = outset_open(s, path, &fp, err);
     if (st != MS_OK)
         return st;
+    if (!fp) /* set whenever outset_open succeeds; said for the analyzers */
+        return ms_fail(err, MS_EINTERNAL, "%s: no output stream", path);
     int ok = fwrite(head, 1, 4 + 4 * ndim, fp) == 4 + 4 * ndim;
     if (ok && type == IDX_TYPE_U8) {
         ok = fwrite(data, 1, count, fp) == count;
@@ -333,9 +334,20 @@ ms_status idx_write_file(const char *path, int type, size_t ndim, const size_t *
             ok = fwrite(chunk, 4, k, fp) == k;
         }
     }
-    if (!ok) {
-        outset_abort(&s);
+    if (!ok)
         return ms_fail(err, MS_EIO, "%s: write error", path);
+    return MS_OK;
+}
+
+ms_status idx_write_file(const char *path, int type, size_t ndim, const size_t *dims,
+                         const void *data, ms_err *err)
+{
+    outset s;
+    outset_init(&s);
+    ms_status st = idx_write_to(&s, path, type, ndim, dims, data, err);
+    if (st != MS_OK) {
+        outset_abort(&s);
+        return st;
     }
     return outset_commit(&s, err);
 }

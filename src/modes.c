@@ -20,6 +20,7 @@
 
 #include "attack.h"
 #include "checked.h"
+#include "checkpoint.h"
 #include "clock.h"
 #include "cnn.h"
 #include "eval.h"
@@ -550,74 +551,6 @@ static ms_status write_manifest(run *r, outset *os, int argc, char **argv, ms_er
     return MS_OK;
 }
 
-static ms_status write_outputs(run *r, int argc, char **argv, ms_err *err)
-{
-    const char *dir = r->c->out_dir;
-    outset os;
-    outset_init(&os);
-    ms_status s = write_metrics_csv(&os, dir, &r->mt, err);
-    for (size_t i = 0; i < r->nconf && s == MS_OK; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "confusion_%s.csv", r->conf_name[i]);
-        s = write_confusion_csv(&os, dir, name, (const uint64_t(*)[CNN_CLASSES])r->conf[i], err);
-        if (s == MS_OK && r->conf_per_class[i])
-            s = write_per_class_csv(&os, dir, "per_class.csv",
-                                    (const uint64_t(*)[CNN_CLASSES])r->conf[i], err);
-    }
-    if (s == MS_OK && r->npoisoned)
-        s = write_index_csv(&os, dir, "poisoned_indices.csv", "train_index", r->poisoned,
-                            r->npoisoned, err);
-    if (s == MS_OK)
-        s = write_manifest(r, &os, argc, argv, err);
-    if (s != MS_OK) {
-        outset_abort(&os);
-        return s;
-    }
-    return outset_commit(&os, err);
-}
-
-static ms_status save_adv_set(run *r, ms_err *err)
-{
-    const char *dir = r->c->save_adv;
-    ms_status s = make_dirs(dir, err);
-    if (s != MS_OK)
-        return s;
-    char ipath[OUTSET_PATH], lpath[OUTSET_PATH];
-    if ((s = path_join(ipath, sizeof ipath, dir, "t10k-images-idx3-ubyte", err)) != MS_OK ||
-        (s = path_join(lpath, sizeof lpath, dir, "t10k-labels-idx1-ubyte", err)) != MS_OK)
-        return s;
-    size_t idims[3] = {r->adv_n, CNN_SIDE, CNN_SIDE}, ldims[1] = {r->adv_n};
-    if ((s = idx_write_file(ipath, IDX_TYPE_F32, 3, idims, r->adv_images, err)) != MS_OK)
-        return s;
-    return idx_write_file(lpath, IDX_TYPE_U8, 1, ldims, r->adv_labels, err);
-}
-
-/* Fails early, before any training, if an output location cannot be written. */
-static ms_status check_writable_dir_of(const char *flag, const char *file, ms_err *err)
-{
-    char dir[OUTSET_PATH];
-    int k = snprintf(dir, sizeof dir, "%s", file);
-    if (k < 0 || (size_t)k >= sizeof dir)
-        return ms_fail(err, MS_ECANTCREAT, "%s %s: path too long", flag, file);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return ms_fail(err, MS_ECANTCREAT, "%s %s: directory %s does not exist", flag, file, dir);
-    /* An early, friendly failure only: no privilege decision rests on it (the program
-     * is not setuid), and the real write (mkstemp + rename, fileio.c) is checked again,
-     * so the check-then-use race flawfinder reports cannot cause harm. */
-    if (access(dir, W_OK) != 0) /* Flawfinder: ignore */
-        return ms_fail(err, MS_ECANTCREAT, "%s %s: directory %s is not writable", flag, file,
-                       dir);
-    return MS_OK;
-}
-
 /* Drops the last component of buf[0..len) and the slashes before it; new length. */
 static size_t path_parent_len(char *buf, size_t len)
 {
@@ -655,6 +588,101 @@ static void remove_created_dirs(const char *dir, size_t existed_len)
     memcpy(buf, dir, len + 1);
     while (len > existed_len && rmdir(buf) == 0)
         len = path_parent_len(buf, len);
+}
+
+/* --save: the model checkpoint, as one member of the output set. */
+static ms_status save_checkpoint(run *r, outset *os, ms_err *err)
+{
+    const char *path = r->c->save;
+    uint8_t *buf;
+    size_t len;
+    ms_status s = checkpoint_encode(path, NULL, r->m->tensors, CNN_NTENSORS, &buf, &len, err);
+    if (s != MS_OK)
+        return s;
+    FILE *f = NULL;
+    s = outset_open(os, path, &f, err);
+    if (s == MS_OK && (!f || fwrite(buf, 1, len, f) != len))
+        s = ms_fail(err, MS_EIO, "%s: write error", path);
+    free(buf);
+    return s;
+}
+
+/* --save-adv: the adversarial test set as IDX files in a directory, in the set too. */
+static ms_status save_adv_set(run *r, outset *os, ms_err *err)
+{
+    const char *dir = r->c->save_adv;
+    ms_status s = make_dirs(dir, err);
+    if (s != MS_OK)
+        return s;
+    char ipath[OUTSET_PATH], lpath[OUTSET_PATH];
+    if ((s = path_join(ipath, sizeof ipath, dir, "t10k-images-idx3-ubyte", err)) != MS_OK ||
+        (s = path_join(lpath, sizeof lpath, dir, "t10k-labels-idx1-ubyte", err)) != MS_OK)
+        return s;
+    size_t idims[3] = {r->adv_n, CNN_SIDE, CNN_SIDE}, ldims[1] = {r->adv_n};
+    if ((s = idx_write_to(os, ipath, IDX_TYPE_F32, 3, idims, r->adv_images, err)) != MS_OK)
+        return s;
+    return idx_write_to(os, lpath, IDX_TYPE_U8, 1, ldims, r->adv_labels, err);
+}
+
+/* Every output file of the run -- results, --save checkpoint, --save-adv set -- goes
+ * through one outset, so they appear together or not at all. */
+static ms_status write_outputs(run *r, int argc, char **argv, ms_err *err)
+{
+    const char *dir = r->c->out_dir;
+    size_t adv_existed_len = r->c->save_adv ? existing_prefix_len(r->c->save_adv) : 0;
+    outset os;
+    outset_init(&os);
+    ms_status s = write_metrics_csv(&os, dir, &r->mt, err);
+    for (size_t i = 0; i < r->nconf && s == MS_OK; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "confusion_%s.csv", r->conf_name[i]);
+        s = write_confusion_csv(&os, dir, name, (const uint64_t(*)[CNN_CLASSES])r->conf[i], err);
+        if (s == MS_OK && r->conf_per_class[i])
+            s = write_per_class_csv(&os, dir, "per_class.csv",
+                                    (const uint64_t(*)[CNN_CLASSES])r->conf[i], err);
+    }
+    if (s == MS_OK && r->npoisoned)
+        s = write_index_csv(&os, dir, "poisoned_indices.csv", "train_index", r->poisoned,
+                            r->npoisoned, err);
+    if (s == MS_OK && r->c->save)
+        s = save_checkpoint(r, &os, err);
+    if (s == MS_OK && r->c->save_adv)
+        s = save_adv_set(r, &os, err);
+    if (s == MS_OK)
+        s = write_manifest(r, &os, argc, argv, err);
+    if (s == MS_OK)
+        s = outset_commit(&os, err);
+    else
+        outset_abort(&os);
+    if (s != MS_OK && r->c->save_adv)
+        remove_created_dirs(r->c->save_adv, adv_existed_len); /* empty ones only */
+    return s;
+}
+
+/* Fails early, before any training, if an output location cannot be written. */
+static ms_status check_writable_dir_of(const char *flag, const char *file, ms_err *err)
+{
+    char dir[OUTSET_PATH];
+    int k = snprintf(dir, sizeof dir, "%s", file);
+    if (k < 0 || (size_t)k >= sizeof dir)
+        return ms_fail(err, MS_ECANTCREAT, "%s %s: path too long", flag, file);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return ms_fail(err, MS_ECANTCREAT, "%s %s: directory %s does not exist", flag, file, dir);
+    /* An early, friendly failure only: no privilege decision rests on it (the program
+     * is not setuid), and the real write (mkstemp + rename, fileio.c) is checked again,
+     * so the check-then-use race flawfinder reports cannot cause harm. */
+    if (access(dir, W_OK) != 0) /* Flawfinder: ignore */
+        return ms_fail(err, MS_ECANTCREAT, "%s %s: directory %s is not writable", flag, file,
+                       dir);
+    return MS_OK;
 }
 
 ms_status run_experiment(const config *c, int argc, char **argv, ms_err *err)
@@ -709,10 +737,6 @@ ms_status run_experiment(const config *c, int argc, char **argv, ms_err *err)
     }
     if (s == MS_OK)
         s = write_outputs(r, argc, argv, err);
-    if (s == MS_OK && c->save)
-        s = cnn_save(r->m, c->save, err);
-    if (s == MS_OK && c->save_adv)
-        s = save_adv_set(r, err);
     if (s == MS_OK && !c->quiet) {
         const char *acc = metrics_get(&r->mt, "clean_accuracy");
         progress_done("%s: done in %.1f s; clean accuracy %s; results in %s", mode_name(c->mode),
