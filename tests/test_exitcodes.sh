@@ -334,6 +334,10 @@ if mount -t tmpfs -o size=64k mnistsec-test "$W/full" 2>/dev/null; then
     results "$W/full/out"
     dd if=/dev/zero of="$W/full/filler" bs=1024 count=128 2>/dev/null
     expect 74 metrics.csv "$BIN" --mode baseline $TINY --out "$W/full/out"
+    # The results would fit (--out is elsewhere) but the checkpoint or the adversarial
+    # set does not: all files of the run are one set, so none may appear.
+    expect 74 m.ckpt "$BIN" --mode baseline $TINY --out "$OUT" --save "$W/full/m.ckpt"
+    expect 74 "$W/full/adv" "$BIN" --mode adv_only $TINY --out "$OUT" --save-adv "$W/full/adv/set"
 else
     skip "exit 74: full tmpfs (mount -t tmpfs not permitted here; the write-limit case covers 74)"
 fi
