@@ -182,20 +182,20 @@ ms_status checkpoint_encode(const char *name, const char *meta, const ckpt_tenso
     if (!buf)
         return ms_fail(err, MS_EINTERNAL, "%s: out of memory encoding checkpoint", name);
     size_t pos = 0;
-    memcpy(buf, CKPT_MAGIC, CKPT_MAGIC_LEN);
+    /* The magic and the length-prefixed strings below are stored without a terminating
+     * NUL, by design (docs/CHECKPOINT.md). */
+    memcpy(buf, CKPT_MAGIC, CKPT_MAGIC_LEN); /* NOLINT(bugprone-not-null-terminated-result) */
     pos += CKPT_MAGIC_LEN;
     wr32(buf + pos, CKPT_VERSION);
     wr32(buf + pos + 4, (uint32_t)count);
     wr32(buf + pos + 8, (uint32_t)meta_len);
     pos += 12;
-    /* Length-prefixed strings are stored without a terminating NUL (docs/CHECKPOINT.md). */
     memcpy(buf + pos, meta, meta_len); /* NOLINT(bugprone-not-null-terminated-result) */
     pos += meta_len;
     for (size_t i = 0; i < count; i++) {
         size_t nl = strlen(t[i].name);
         wr32(buf + pos, (uint32_t)nl);
-        /* As stored: length-prefixed, no NUL (docs/CHECKPOINT.md). */
-        memcpy(buf + pos + 4, t[i].name, nl); /* NOLINT(bugprone-not-null-terminated-result) */
+        memcpy(buf + pos + 4, t[i].name, nl);
         pos += 4 + nl;
         wr32(buf + pos, (uint32_t)t[i].ndim);
         pos += 4;

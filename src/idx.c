@@ -128,6 +128,10 @@ static ms_status header_parse(const uint8_t *buf, size_t avail, const char *name
 static ms_status decode(const uint8_t *buf, size_t len, const char *name, const char *what,
                         uint8_t **owned, idx_array *out, ms_err *err)
 {
+    /* A NULL buffer only ever comes with len 0 (e.g. an empty gzip member), which
+     * header_parse rejects the same way; said first for the analyzers. */
+    if (!buf)
+        return ms_fail(err, MS_EDATA, "%s: empty %s (no IDX header)", name, what);
     idx_header h;
     ms_status st = header_parse(buf, len, name, what, &h, err);
     if (st != MS_OK)
