@@ -46,7 +46,7 @@ all: mnistsec
 
 ifeq ($(BUILD),build)
 mnistsec: $(BUILD)/mnistsec
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 else
 mnistsec: $(BUILD)/mnistsec
 endif

@@ -339,7 +339,7 @@ static ms_status mode_poisoned(run *r, ms_err *err)
         return s;
 
     int src = c->poison_source, tgt = c->poison_target;
-    uint64_t src_count = 0, non_count = 0, non_correct = 0;
+    uint64_t src_count = 0, non_count = 0, non_correct = 0, non_to_target = 0;
     for (int t = 0; t < CNN_CLASSES; t++)
         for (int p = 0; p < CNN_CLASSES; p++) {
             if (t == src)
@@ -347,6 +347,8 @@ static ms_status mode_poisoned(run *r, ms_err *err)
             else {
                 non_count += trig.confusion[t][p];
                 non_correct += t == p ? trig.confusion[t][p] : 0;
+                /* images of the target class itself are correct when predicted so */
+                non_to_target += (p == tgt && t != tgt) ? trig.confusion[t][p] : 0;
             }
         }
     uint64_t clean_src_correct = clean.confusion[src][src];
@@ -359,6 +361,13 @@ static ms_status mode_poisoned(run *r, ms_err *err)
                 src_count ? (double)clean.confusion[src][tgt] / (double)src_count : 0.0);
     metrics_num(&r->mt, "triggered_nonsource_accuracy",
                 non_count ? (double)non_correct / (double)non_count : 0.0);
+    /* Share of triggered images of the other classes (neither source nor target) sent to
+     * the target: a backdoor that is specific to the source class keeps this near 0. */
+    uint64_t other_count = non_count;
+    for (int p = 0; p < CNN_CLASSES; p++)
+        other_count -= trig.confusion[tgt][p];
+    metrics_num(&r->mt, "triggered_other_to_target_rate",
+                other_count ? (double)non_to_target / (double)other_count : 0.0);
     metrics_num(&r->mt, "triggered_accuracy", eval_accuracy(&trig));
     metrics_num(&r->mt, "published_protocol_accuracy", eval_accuracy(&pub));
     inference_timing(r, &clean);

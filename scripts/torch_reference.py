@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""torch_reference.py - the published protocol in PyTorch, as a cross-check of mnistsec.
+
+Same architecture, initialisation (PyTorch's defaults), Adam 1e-3, batch 64, 5 epochs,
+pixels x/255; then clean accuracy and loss on the 10,000 test images and FGSM
+(epsilon 0.3) accuracy on all of them and on the first 640. One CSV row per seed.
+
+usage: torch_reference.py MNIST_DIR OUT_CSV SEED [SEED...]
+Needs python3 with torch and numpy (Debian: python3-torch); mnistsec itself does not.
+"""
+import gzip
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def read_idx(path):
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def find(d, stem):
+    for name in (stem, stem + ".gz"):
+        if os.path.exists(os.path.join(d, name)):
+            return os.path.join(d, name)
+    raise SystemExit(f"{d}: no {stem}[.gz]")
+
+
+def model():
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(64 * 14 * 14, 128), nn.ReLU(),
+        nn.Linear(128, 10))
+
+
+def main():
+    if len(sys.argv) < 4:
+        raise SystemExit(__doc__)
+    d, out = sys.argv[1], sys.argv[2]
+    seeds = [int(s) for s in sys.argv[3:]]
+    torch.set_num_threads(int(os.environ.get("THREADS", "2")))
+    xtr = torch.tensor(read_idx(find(d, "train-images-idx3-ubyte")), dtype=torch.float32).div_(255).unsqueeze(1)
+    ytr = torch.tensor(read_idx(find(d, "train-labels-idx1-ubyte")).astype(np.int64))
+    xte = torch.tensor(read_idx(find(d, "t10k-images-idx3-ubyte")), dtype=torch.float32).div_(255).unsqueeze(1)
+    yte = torch.tensor(read_idx(find(d, "t10k-labels-idx1-ubyte")).astype(np.int64))
+    rows = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        m = model()
+        opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+        t0 = time.time()
+        for _ in range(5):
+            perm = torch.randperm(len(xtr))
+            for i in range(0, len(xtr), 64):
+                idx = perm[i:i + 64]
+                opt.zero_grad()
+                F.cross_entropy(m(xtr[idx]), ytr[idx]).backward()
+                opt.step()
+        train_s = time.time() - t0
+        m.eval()
+        with torch.no_grad():
+            logits = torch.cat([m(xte[i:i + 1000]) for i in range(0, len(xte), 1000)])
+        loss = F.cross_entropy(logits, yte).item()
+        acc = (logits.argmax(1) == yte).float().mean().item()
+        adv_ok = []
+        for i in range(0, len(xte), 1000):
+            x = xte[i:i + 1000].clone().requires_grad_(True)
+            F.cross_entropy(m(x), yte[i:i + 1000]).backward()
+            xa = (x + 0.3 * x.grad.sign()).clamp(0, 1).detach()
+            with torch.no_grad():
+                adv_ok.append(m(xa).argmax(1) == yte[i:i + 1000])
+        adv_ok = torch.cat(adv_ok).float()
+        rows.append((seed, acc, loss, adv_ok.mean().item(), adv_ok[:640].mean().item(), train_s))
+        print(f"seed {seed}: clean {acc:.4f} loss {loss:.4f} fgsm {rows[-1][3]:.4f} "
+              f"fgsm640 {rows[-1][4]:.4f} train {train_s:.0f} s", file=sys.stderr)
+    tmp = out + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("seed,clean_accuracy,clean_loss,fgsm_accuracy,fgsm_accuracy_first640,train_seconds\n")
+        for r in rows:
+            f.write("%d,%.9g,%.9g,%.9g,%.9g,%.1f\n" % r)
+    os.replace(tmp, out)
+
+
+if __name__ == "__main__":
+    main()
