@@ -105,4 +105,16 @@ done
 check "adversarial training raises FGSM accuracy" \
     num_lt "$(metric "$V" before_adv_accuracy)" "$(metric "$V" after_adv_accuracy)"
 check "before_clean_accuracy equals the baseline's" [ "$(metric "$V" before_clean_accuracy)" = "$acc" ]
+# Not MNIST-only: Fashion-MNIST (same IDX layout, gzipped) trains through the same path.
+FASHION=${FASHION_DIR:-/usr/share/datasets/fashion-mnist}
+if [ -f "$FASHION/train-images-idx3-ubyte.gz" ]; then
+    "$BIN" --mode baseline --data "$FASHION" --train-limit "$TRAIN" --test-limit "$TEST" \
+        --epochs "$EPOCHS" --quiet --out "$T/f"
+    check "Fashion-MNIST baseline exits 0" [ $? -eq 0 ]
+    [ -n "$MIN_ACC" ] && check "Fashion-MNIST accuracy $(metric "$T/f/metrics.csv" clean_accuracy) >= 0.6" \
+        num_ge "$(metric "$T/f/metrics.csv" clean_accuracy)" 0.6
+    check "Fashion-MNIST manifest names its inputs" grep -q fashion "$T/f/manifest.json"
+else
+    echo "skipped: Fashion-MNIST not installed at $FASHION (apt-get install dataset-fashion-mnist)" >&2
+fi
 finish
