@@ -36,6 +36,21 @@ void k_conv3x3_backward(kctx *k, float *dx, float *dw, float *db, const float *d
                         const float *x, const float *w, size_t n, size_t ci, size_t co,
                         size_t h, size_t wd);
 
+/* k_conv3x3_backward of a conv followed by ReLU: dy = g * [a > 0], the mask applied while
+ * g is staged, so the masked gradient is never written. a may be NULL (no mask).
+ * g, a: (N, Co, H, W) */
+void k_conv3x3_relu_backward(kctx *k, float *dx, float *dw, float *db, const float *g,
+                             const float *a, const float *x, const float *w, size_t n,
+                             size_t ci, size_t co, size_t h, size_t wd);
+/* k_conv3x3_backward of a conv followed by ReLU and 2x2 max pool (the backward of
+ * k_conv3x3_relu_maxpool_forward): dy = (gp routed to argmax, as k_maxpool2x2_backward)
+ * * [a > 0], built per image in scratch; the full-size dy is never written.
+ * gp, argmax: (N, Co, H/2, W/2)  a: (N, Co, H, W) (may be NULL: no mask) */
+void k_conv3x3_relu_maxpool_backward(kctx *k, float *dx, float *dw, float *db,
+                                     const float *gp, const uint32_t *argmax, const float *a,
+                                     const float *x, const float *w, size_t n, size_t ci,
+                                     size_t co, size_t h, size_t wd);
+
 /* Fused conv + ReLU + 2x2 max pool, for a conv followed by a pool (H, W even):
  * y as k_conv3x3_forward(..., relu = 1), then p and argmax as k_maxpool2x2_forward(y),
  * each image pooled right after it is computed, while it is still in cache.

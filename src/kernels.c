@@ -64,6 +64,12 @@ static inline vf vrelu(vf v)
     const vf z = vset1(0.0f);
     return (vf)((vi)v & (vi)(v > z));
 }
+/* v where m > 0, else +0 */
+static inline vf vkeep_positive(vf v, vf m)
+{
+    const vf z = vset1(0.0f);
+    return (vf)((vi)v & (vi)(m > z));
+}
 #if defined(__AVX512F__)
 #include <immintrin.h>
 /* acc + a*b with one rounding (ISO C mode does not contract a*b+c by itself) */
@@ -112,6 +118,12 @@ static inline vf vfma(vf acc, vf a, vf b)
     for (int i = 0; i < VL; i++)
         acc.f[i] += a.f[i] * b.f[i];
     return acc;
+}
+static inline vf vkeep_positive(vf v, vf m)
+{
+    for (int i = 0; i < VL; i++)
+        v.f[i] = m.f[i] > 0.0f ? v.f[i] : 0.0f;
+    return v;
 }
 #endif
 
@@ -339,14 +351,16 @@ static void pool_planes(float *restrict y, uint32_t *restrict am, const float *r
 
 /* ---- conv micro-kernels ---------------------------------------------------------- */
 
-/* tile[m][0..48) = bias[m] + sum_k wp[k][m] * xq[koff[k] + 0..48), optional ReLU.
+/* tile[m][0..48) = bias[m] + sum_k wp[k][m] * xq[koff[k] + 0..48), optional ReLU, for
+ * m < MR (MR = 8, or 1 when only one output plane is wanted: the other rows are not
+ * computed; row 0 is the same either way, in the same order).
  * wp: (K, 8) packed weights; xq: padded planes offset to the tile's first position. */
-static inline void conv_tile(float *restrict tile, const float *restrict wp,
-                             const float *restrict bias, const float *restrict xq,
-                             const size_t *restrict koff, size_t K, int relu)
+static inline void conv_tile_rows(float *restrict tile, const float *restrict wp,
+                                  const float *restrict bias, const float *restrict xq,
+                                  const size_t *restrict koff, size_t K, int relu, const int MR)
 {
     vf acc[FWD_MR][FWD_NV];
-    for (int m = 0; m < FWD_MR; m++) {
+    for (int m = 0; m < MR; m++) {
         vf b = vset1(bias ? bias[m] : 0.0f);
         for (int v = 0; v < FWD_NV; v++)
             acc[m][v] = b;
@@ -355,16 +369,30 @@ static inline void conv_tile(float *restrict tile, const float *restrict wp,
         const float *s = xq + koff[kk];
         vf x0 = vload(s), x1 = vload(s + VL), x2 = vload(s + 2 * VL);
         const float *a = wp + kk * FWD_MR;
-        for (int m = 0; m < FWD_MR; m++) {
+        for (int m = 0; m < MR; m++) {
             vf am = vset1(a[m]);
             acc[m][0] = vfma(acc[m][0], am, x0);
             acc[m][1] = vfma(acc[m][1], am, x1);
             acc[m][2] = vfma(acc[m][2], am, x2);
         }
     }
-    for (int m = 0; m < FWD_MR; m++)
+    for (int m = 0; m < MR; m++)
         for (int v = 0; v < FWD_NV; v++)
             vstore(tile + m * FWD_NQ + v * VL, relu ? vrelu(acc[m][v]) : acc[m][v]);
+}
+
+static void conv_tile(float *restrict tile, const float *restrict wp,
+                      const float *restrict bias, const float *restrict xq,
+                      const size_t *restrict koff, size_t K, int relu)
+{
+    conv_tile_rows(tile, wp, bias, xq, koff, K, relu, FWD_MR);
+}
+
+static void conv_tile1(float *restrict tile, const float *restrict wp,
+                       const float *restrict bias, const float *restrict xq,
+                       const size_t *restrict koff, size_t K, int relu)
+{
+    conv_tile_rows(tile, wp, bias, xq, koff, K, relu, 1);
 }
 
 /* ---- conv forward (also the dL/dx pass) ----------------------------------------- */
@@ -475,8 +503,9 @@ static void set_koff(kctx *k, size_t c, const plane_geom *g)
 static void conv_forward_plain(float *y, const float *x, const float *w, const float *b,
                                size_t n, size_t ci, size_t co, size_t h, size_t wd, int relu);
 static void conv_backward_plain(float *dx, float *dw, float *db, const float *dy,
-                                const float *x, const float *w, size_t n, size_t ci,
-                                size_t co, size_t h, size_t wd);
+                                const float *mask, const uint32_t *argmax, const float *x,
+                                const float *w, size_t n, size_t ci, size_t co, size_t h,
+                                size_t wd);
 
 static void conv_forward(kctx *k, float *y, const float *x, const float *w, const float *b,
                          size_t n, size_t ci, size_t co, size_t h, size_t wd, int relu,
@@ -575,7 +604,9 @@ static void dw_tile_12x1(float *out, size_t os, const float *xb, const size_t *k
 typedef struct {
     kctx *k;
     float *dx;         /* (N, Ci, H, W) or NULL */
-    const float *dy;   /* (N, Co, H, W) */
+    const float *dy;   /* (N, Co, H, W), or (N, Co, H/2, W/2) if argmax */
+    const float *mask; /* (N, Co, H, W) or NULL: dy is multiplied by [mask > 0] */
+    const uint32_t *argmax; /* (N, Co, H/2, W/2) or NULL: dy is routed through it */
     const float *x;    /* (N, Ci, H, W) */
     const float *wf;   /* flipped weights (Ci'/8, Co*9, 8) */
     const size_t *koff_dx; /* Co*9 offsets into the padded dy */
@@ -585,6 +616,80 @@ typedef struct {
     plane_geom g;
     atomic_size_t next;
 } conv_bwd_job;
+
+/* g if m > 0, else +0.0f (also for NaN m), without a branch. */
+static inline float keep_if_positive(float g, float m)
+{
+    uint32_t b;
+    memcpy(&b, &g, sizeof b);
+    b &= 0u - (uint32_t)(m > 0.0f);
+    memcpy(&g, &b, sizeof g);
+    return g;
+}
+
+/* dst[t] = src[t] if m[t] > 0 else 0, t < len: whole vectors, then the rest. */
+static inline void mask_run(float *restrict dst, const float *restrict src,
+                            const float *restrict m, size_t len)
+{
+    size_t t = 0;
+    for (; t + VL <= len; t += VL)
+        vstore(dst + t, vkeep_positive(vload(src + t), vload(m + t)));
+    for (; t < len; t++)
+        dst[t] = keep_if_positive(src[t], m[t]);
+}
+
+/* The padded dy planes of image img (co * CS floats at dst): dy itself, times the ReLU
+ * mask [a > 0] if j->mask, or, if j->argmax, the pooled gradient routed to the argmax
+ * of each 2x2 window (zero elsewhere, also on an odd last row or column), then masked.
+ * The same values k_maxpool2x2_backward and relu_backward would produce, without
+ * writing the full-size gradient to memory. */
+static void stage_dy(float *restrict dst, const conv_bwd_job *j, size_t img)
+{
+    const plane_geom *g = &j->g;
+    const size_t co = j->co, h = g->h, w = g->w, S = g->S, hw = h * w;
+    if (!j->mask && !j->argmax) {
+        pad_planes(dst, j->dy + img * co * hw, co, g);
+        return;
+    }
+    if (!j->argmax) {
+        const float *src = j->dy + img * co * hw, *msk = j->mask + img * co * hw;
+        for (size_t ch = 0; ch < co; ch++) {
+            float *d = dst + ch * g->CS;
+            memset(d, 0, (1 + S) * sizeof(float));
+            for (size_t i = 0; i < h; i++) {
+                float *row = d + 1 + (i + 1) * S;
+                const float *sr = src + (ch * h + i) * w, *mr = msk + (ch * h + i) * w;
+                mask_run(row, sr, mr, w);
+                row[w] = 0.0f;
+            }
+            size_t tail = 1 + (h + 1) * S;
+            memset(d + tail, 0, (g->CS - tail) * sizeof(float));
+        }
+        return;
+    }
+    const size_t ho = h / 2, wo = w / 2;
+    const float *msk = j->mask;
+    const float *gp = j->dy + img * co * ho * wo;
+    const uint32_t *am = j->argmax + img * co * ho * wo;
+    memset(dst, 0, co * g->CS * sizeof(float));
+    for (size_t ch = 0; ch < co; ch++) {
+        float *d = dst + ch * g->CS;
+        const size_t base = (img * co + ch) * hw; /* flat index of the plane's (0, 0) */
+        for (size_t i = 0; i < ho; i++)
+            for (size_t jj = 0; jj < wo; jj++) {
+                size_t e = (ch * ho + i) * wo + jj;
+                size_t win = base + 2 * i * w + 2 * jj;
+                /* offset in the window: 0, 1, w or w + 1 (kept inside the window);
+                 * branch-free, as the argmax position and the mask are data-dependent */
+                size_t off = (size_t)am[e] - win;
+                size_t dr = off >= w, dc = (off - dr * w) & 1;
+                float gv = gp[e];
+                if (msk)
+                    gv = keep_if_positive(gv, msk[win + dr * w + dc]);
+                d[1 + (2 * i + dr + 1) * S + 2 * jj + dc] = gv;
+            }
+    }
+}
 
 static void conv_bwd_task(void *arg, size_t t)
 {
@@ -601,15 +706,18 @@ static void conv_bwd_task(void *arg, size_t t)
         if (item >= j->nitems)
             break;
         size_t img = j->img0 + item;
-        pad_planes(dypad, j->dy + img * co * hw, co, g);
+        stage_dy(dypad, j, img);
         if (j->dx) {
             /* dx = conv(dy, flipped w): Ci outputs, Co*9 rows */
             const size_t K = co * 9, nob = (ci + FWD_MR - 1) / FWD_MR;
             float *dximg = j->dx + img * ci * hw;
             for (size_t q0 = 0; q0 < g->Q; q0 += FWD_NQ)
                 for (size_t ob = 0; ob < nob; ob++) {
-                    conv_tile(tile, j->wf + ob * K * FWD_MR, NULL, dypad + q0, j->koff_dx, K,
-                              0);
+                    if (ci == 1)
+                        conv_tile1(tile, j->wf, NULL, dypad + q0, j->koff_dx, K, 0);
+                    else
+                        conv_tile(tile, j->wf + ob * K * FWD_MR, NULL, dypad + q0,
+                                  j->koff_dx, K, 0);
                     size_t mmax = ci - ob * FWD_MR;
                     if (mmax > FWD_MR)
                         mmax = FWD_MR;
@@ -706,14 +814,15 @@ static void dw_reduce_task(void *arg, size_t t)
     }
 }
 
-void k_conv3x3_backward(kctx *k, float *dx, float *dw, float *db, const float *dy,
-                        const float *x, const float *w, size_t n, size_t ci, size_t co,
-                        size_t h, size_t wd)
+/* k_conv3x3_backward with dy given as in conv_bwd_job (mask, argmax may be NULL). */
+static void conv_backward(kctx *k, float *dx, float *dw, float *db, const float *dy,
+                          const float *mask, const uint32_t *argmax, const float *x,
+                          const float *w, size_t n, size_t ci, size_t co, size_t h, size_t wd)
 {
     if (n == 0)
         return;
     if (!conv_fits(k, ci, co, h, wd)) {
-        conv_backward_plain(dx, dw, db, dy, x, w, n, ci, co, h, wd);
+        conv_backward_plain(dx, dw, db, dy, mask, argmax, x, w, n, ci, co, h, wd);
         return;
     }
     plane_geom g = geom(h, wd);
@@ -750,6 +859,8 @@ void k_conv3x3_backward(kctx *k, float *dx, float *dw, float *db, const float *d
     j.k = k;
     j.dx = dx;
     j.dy = dy;
+    j.mask = mask;
+    j.argmax = argmax;
     j.x = x;
     j.wf = k->wpack;
     j.koff_dx = koff_dx;
@@ -780,6 +891,28 @@ void k_conv3x3_backward(kctx *k, float *dx, float *dw, float *db, const float *d
             run_slots(k, dw_reduce_task, &r, r.nitems);
         }
     }
+}
+
+void k_conv3x3_backward(kctx *k, float *dx, float *dw, float *db, const float *dy,
+                        const float *x, const float *w, size_t n, size_t ci, size_t co,
+                        size_t h, size_t wd)
+{
+    conv_backward(k, dx, dw, db, dy, NULL, NULL, x, w, n, ci, co, h, wd);
+}
+
+void k_conv3x3_relu_backward(kctx *k, float *dx, float *dw, float *db, const float *g,
+                             const float *a, const float *x, const float *w, size_t n,
+                             size_t ci, size_t co, size_t h, size_t wd)
+{
+    conv_backward(k, dx, dw, db, g, a, NULL, x, w, n, ci, co, h, wd);
+}
+
+void k_conv3x3_relu_maxpool_backward(kctx *k, float *dx, float *dw, float *db,
+                                     const float *gp, const uint32_t *argmax, const float *a,
+                                     const float *x, const float *w, size_t n, size_t ci,
+                                     size_t co, size_t h, size_t wd)
+{
+    conv_backward(k, dx, dw, db, gp, a, argmax, x, w, n, ci, co, h, wd);
 }
 
 /* ---- max pooling ----------------------------------------------------------------- */
@@ -1138,16 +1271,29 @@ static void conv_forward_plain(float *y, const float *x, const float *w, const f
 }
 
 static void conv_backward_plain(float *dx, float *dw, float *db, const float *dy,
-                                const float *x, const float *w, size_t n, size_t ci,
-                                size_t co, size_t h, size_t wd)
+                                const float *mask, const uint32_t *argmax, const float *x,
+                                const float *w, size_t n, size_t ci, size_t co, size_t h,
+                                size_t wd)
 {
+    const size_t ho = h / 2, wo = wd / 2;
     if (dx)
         memset(dx, 0, n * ci * h * wd * sizeof(float));
     for (size_t m = 0; m < n; m++)
         for (size_t o = 0; o < co; o++)
             for (size_t i = 0; i < h; i++)
                 for (size_t jj = 0; jj < wd; jj++) {
-                    float g = dy[((m * co + o) * h + i) * wd + jj];
+                    const size_t at = ((m * co + o) * h + i) * wd + jj;
+                    float g;
+                    if (!argmax) {
+                        g = dy[at];
+                    } else if (i / 2 < ho && jj / 2 < wo) {
+                        size_t pe = ((m * co + o) * ho + i / 2) * wo + jj / 2;
+                        g = argmax[pe] == at ? dy[pe] : 0.0f;
+                    } else {
+                        g = 0.0f;
+                    }
+                    if (mask && !(mask[at] > 0.0f))
+                        g = 0.0f;
                     if (db)
                         db[o] += g;
                     for (size_t c = 0; c < ci; c++)

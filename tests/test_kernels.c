@@ -20,6 +20,7 @@
 
 #include "kernels.h"
 #include "layers.h"
+#include "optim.h"
 #include "rng.h"
 #include "test.h"
 #include "threadpool.h"
@@ -292,6 +293,124 @@ static void test_conv_relu_maxpool(void)
     fused_case(2, 1, 3, 30, 8); /* beyond the scratch capacity */
 }
 
+/* The backward of conv + ReLU (+ 2x2 max pool) with the mask and the pool routing done
+ * while staging dy equals the separate ops bit for bit (fast kernels), is close to the
+ * reference ops, and is the same with 1 and 2 threads. Ties in the pooled input check
+ * that the first maximum gets the gradient. */
+static void staged_case(size_t n, size_t ci, size_t co, size_t h, size_t w)
+{
+    char name[128];
+    const size_t xl = n * ci * h * w, al = n * co * h * w, pl = n * co * (h / 2) * (w / 2);
+    const size_t wl = co * ci * 9;
+    float *x = frand(xl), *wt = frand(wl), *a = frand(al), *g = frand(al), *gp = frand(pl);
+    for (size_t i = 0; i + 1 < al; i += 5)
+        a[i + 1] = a[i];
+    float *pooled = fvec(pl), *dy = fvec(al), *dyr = fvec(al);
+    uint32_t *am = xcalloc(pl, sizeof(uint32_t));
+    maxpool2x2_forward(pooled, am, a, n, co, h, w);
+    for (int variant = 0; variant < 2; variant++) {
+        const char *vn = variant ? "conv+relu+pool bwd" : "conv+relu bwd";
+        /* expected dy: fast separate ops, and the reference ops */
+        if (variant) {
+            k_maxpool2x2_backward(k1, dy, gp, am, a, n, co, h, w);
+            maxpool2x2_backward(dyr, gp, am, n, co, h, w);
+            relu_backward(dyr, dyr, a, al);
+        } else {
+            relu_backward(dy, g, a, al);
+            relu_backward(dyr, g, a, al);
+        }
+        float *dw0 = frand(wl), *db0 = frand(co);
+        float *dxe = fvec(xl), *dwe = fcopy(dw0, wl), *dbe = fcopy(db0, co);
+        float *dxr = fvec(xl), *dwr = fcopy(dw0, wl), *dbr = fcopy(db0, co);
+        k_conv3x3_backward(k1, dxe, dwe, dbe, dy, x, wt, n, ci, co, h, w);
+        conv2d_backward(dxr, dwr, dbr, dyr, x, wt, n, ci, co, h, w);
+        for (int th = 0; th < 2; th++) {
+            kctx *k = th ? k2 : k1;
+            float *dx1 = frand(xl), *dw1 = fcopy(dw0, wl), *db1 = fcopy(db0, co);
+            if (variant)
+                k_conv3x3_relu_maxpool_backward(k, dx1, dw1, db1, gp, am, a, x, wt, n, ci, co,
+                                                h, w);
+            else
+                k_conv3x3_relu_backward(k, dx1, dw1, db1, g, a, x, wt, n, ci, co, h, w);
+            snprintf(name, sizeof name, "%s n%zu ci%zu co%zu %zux%zu t%d", vn, n, ci, co, h,
+                     w, th + 1);
+            CHECK(memcmp(dx1, dxe, xl * sizeof(float)) == 0, "%s: dx differs", name);
+            CHECK(memcmp(dw1, dwe, wl * sizeof(float)) == 0, "%s: dw differs", name);
+            CHECK(memcmp(db1, dbe, co * sizeof(float)) == 0, "%s: db differs", name);
+            if (th == 0) {
+                char nm[160];
+                snprintf(nm, sizeof nm, "%s dx", name);
+                check_close(nm, dx1, dxr, xl, co * 9.0);
+                snprintf(nm, sizeof nm, "%s dw", name);
+                check_close(nm, dw1, dwr, wl, (double)(n * h * w));
+            }
+            /* input gradient only */
+            float *dx3 = frand(xl);
+            if (variant)
+                k_conv3x3_relu_maxpool_backward(k, dx3, NULL, NULL, gp, am, a, x, wt, n, ci,
+                                                co, h, w);
+            else
+                k_conv3x3_relu_backward(k, dx3, NULL, NULL, g, a, x, wt, n, ci, co, h, w);
+            CHECK(memcmp(dx3, dxe, xl * sizeof(float)) == 0, "%s: dx only differs", name);
+            free(dx1), free(dw1), free(db1), free(dx3);
+        }
+        free(dw0), free(db0), free(dxe), free(dwe), free(dbe), free(dxr), free(dwr), free(dbr);
+    }
+    free(x), free(wt), free(a), free(g), free(gp), free(pooled), free(dy), free(dyr), free(am);
+}
+
+static void test_conv_staged_backward(void)
+{
+    staged_case(1, 32, 64, 28, 28);
+    staged_case(19, 32, 64, 28, 28); /* more images than the dw slots */
+    staged_case(3, 1, 32, 28, 28);
+    staged_case(2, 3, 5, 6, 4);
+    staged_case(3, 2, 17, 10, 28);
+    staged_case(2, 1, 3, 30, 8); /* beyond the scratch capacity: plain loops */
+}
+
+/* ---- Adam ------------------------------------------------------------------------- */
+
+/* adam_step (vectorised where the target allows, split over the pool) equals the
+ * scalar formula element for element, bit for bit, over several steps and an odd
+ * length; and 1 and 2 threads agree. */
+static void test_adam_exact(void)
+{
+    const size_t n = 3 * 16384 + 37;
+    const double lr = 1e-3;
+    float *p0 = frand(n), *pe = fcopy(p0, n), *pa = fcopy(p0, n), *pb = fcopy(p0, n);
+    float *me = fvec(n), *ve = fvec(n), *g = fvec(n), *ga = fvec(n), *gb = fvec(n);
+    adam a, b;
+    ms_err err;
+    CHECK(adam_create(&a, n, lr, &err) == MS_OK && adam_create(&b, n, lr, &err) == MS_OK,
+          "%s", err.msg);
+    for (long step = 1; step <= 3; step++) {
+        for (size_t i = 0; i < n; i++)
+            g[i] = rng_range(&rng, -1.0f, 1.0f) * (i % 5 == 0 ? 1e-6f : 1.0f);
+        memcpy(ga, g, n * sizeof(float));
+        memcpy(gb, g, n * sizeof(float));
+        adam_step(&a, pa, ga, kctx_pool(k1));
+        adam_step(&b, pb, gb, kctx_pool(k2));
+        const double bc1 = 1.0 - pow(0.9, (double)step), bc2 = 1.0 - pow(0.999, (double)step);
+        const float b1 = 0.9f, b2 = 0.999f, c1 = (float)(1.0 - 0.9), c2 = (float)(1.0 - 0.999);
+        const float ss = (float)(lr / bc1), ib = (float)(1.0 / sqrt(bc2)), eps = 1e-8f;
+        for (size_t i = 0; i < n; i++) {
+            me[i] = b1 * me[i] + c1 * g[i];
+            ve[i] = b2 * ve[i] + c2 * g[i] * g[i];
+            pe[i] -= ss * me[i] / (sqrtf(ve[i]) * ib + eps);
+        }
+    }
+    CHECK(memcmp(pa, pe, n * sizeof(float)) == 0, "adam params differ from the formula");
+    CHECK(memcmp(a.m, me, n * sizeof(float)) == 0, "adam m differs from the formula");
+    CHECK(memcmp(a.v, ve, n * sizeof(float)) == 0, "adam v differs from the formula");
+    check_same("adam params", pa, pb, n * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        CHECK(ga[i] == 0.0f, "gradient %zu not zeroed", i);
+    adam_free(&a);
+    adam_free(&b);
+    free(p0), free(pe), free(pa), free(pb), free(me), free(ve), free(g), free(ga), free(gb);
+}
+
 /* ---- linear ----------------------------------------------------------------------- */
 
 static void linear_case(size_t n, size_t in, size_t out)
@@ -409,6 +528,8 @@ int main(void)
     RUN(test_conv_many_images);
     RUN(test_conv_beyond_capacity);
     RUN(test_conv_relu_maxpool);
+    RUN(test_conv_staged_backward);
+    RUN(test_adam_exact);
     kctx_destroy(k1);
     kctx_destroy(k2);
     TEST_END();
