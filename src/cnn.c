@@ -161,9 +161,9 @@ const float *cnn_forward(cnn *m, const float *x, size_t n)
         linear_forward(m->z, m->h, m->w4, m->b4, n, CNN_HIDDEN, CNN_CLASSES);
     } else {
         k_conv3x3_forward(m->k, m->a1, x, m->w1, m->b1, n, 1, CNN_C1, CNN_SIDE, CNN_SIDE, 1);
-        k_conv3x3_forward(m->k, m->a2, m->a1, m->w2, m->b2, n, CNN_C1, CNN_C2, CNN_SIDE,
-                          CNN_SIDE, 1);
-        k_maxpool2x2_forward(m->k, m->p, m->argmax, m->a2, n, CNN_C2, CNN_SIDE, CNN_SIDE);
+        /* conv2 + ReLU + pool fused: each image is pooled while it is in cache */
+        k_conv3x3_relu_maxpool_forward(m->k, m->a2, m->p, m->argmax, m->a1, m->w2, m->b2, n,
+                                       CNN_C1, CNN_C2, CNN_SIDE, CNN_SIDE);
         k_linear_forward(m->k, m->h, m->p, m->w3, m->b3, n, CNN_POOLED, CNN_HIDDEN, 1);
         k_linear_forward(m->k, m->z, m->h, m->w4, m->b4, n, CNN_HIDDEN, CNN_CLASSES, 0);
     }
@@ -200,14 +200,15 @@ void cnn_backward(cnn *m, const float *dlogits, float *dx, int param_grads)
     k_linear_backward(m->k, m->dh, gw4, gb4, dlogits, m->h, m->w4, n, CNN_HIDDEN, CNN_CLASSES);
     relu_backward(m->dh, m->dh, m->h, n * CNN_HIDDEN);
     k_linear_backward(m->k, m->dp, gw3, gb3, m->dh, m->p, m->w3, n, CNN_POOLED, CNN_HIDDEN);
-    k_maxpool2x2_backward(m->k, m->da2, m->dp, m->argmax, m->a2, n, CNN_C2, CNN_SIDE, CNN_SIDE);
-    k_conv3x3_backward(m->k, need_conv1 ? m->da1 : NULL, gw2, gb2, m->da2, m->a1, m->w2, n,
-                       CNN_C1, CNN_C2, CNN_SIDE, CNN_SIDE);
+    /* pool backward and conv2's ReLU mask are applied per image while conv2's backward
+     * stages its dy (da2 is not written); likewise conv1's ReLU mask for da1 */
+    k_conv3x3_relu_maxpool_backward(m->k, need_conv1 ? m->da1 : NULL, gw2, gb2, m->dp,
+                                    m->argmax, m->a2, m->a1, m->w2, n, CNN_C1, CNN_C2,
+                                    CNN_SIDE, CNN_SIDE);
     if (!need_conv1)
         return;
-    relu_backward(m->da1, m->da1, m->a1, n * CNN_C1 * CNN_PIXELS);
-    k_conv3x3_backward(m->k, dx, gw1, gb1, m->da1, m->x, m->w1, n, 1, CNN_C1, CNN_SIDE,
-                       CNN_SIDE);
+    k_conv3x3_relu_backward(m->k, dx, gw1, gb1, m->da1, m->a1, m->x, m->w1, n, 1, CNN_C1,
+                            CNN_SIDE, CNN_SIDE);
 }
 
 const float *cnn_activation(const cnn *m, cnn_layer layer, size_t *per_image)
