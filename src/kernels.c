@@ -70,6 +70,39 @@ static inline vf vkeep_positive(vf v, vf m)
     const vf z = vset1(0.0f);
     return (vf)((vi)v & (vi)(m > z));
 }
+/* 2x2 max pool of 16 windows at a time (pool_row) */
+#define HAVE_VECTOR_POOL 1
+typedef unsigned vu __attribute__((vector_size(64)));
+static inline vu vuset1(unsigned s)
+{
+    return (vu){s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s};
+}
+/* lanes 0, 2, .., 30 and 1, 3, .., 31 of the 32 floats a:b */
+#if defined(__clang__)
+static inline vf veven(vf a, vf b)
+{
+    return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                   28, 30);
+}
+static inline vf vodd(vf a, vf b)
+{
+    return __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27,
+                                   29, 31);
+}
+#else
+static inline vf veven(vf a, vf b)
+{
+    return __builtin_shuffle(a, b, (vi){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30});
+}
+static inline vf vodd(vf a, vf b)
+{
+    return __builtin_shuffle(a, b, (vi){1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31});
+}
+#endif
+/* m ? a : b per lane (m all ones or all zeros) */
+static inline vf vsel(vi m, vf a, vf b) { return (vf)(((vi)a & m) | ((vi)b & ~m)); }
+static inline vu vusel(vi m, vu a, vu b) { return (a & (vu)m) | (b & ~(vu)m); }
+
 #if defined(__AVX512F__)
 #include <immintrin.h>
 /* acc + a*b with one rounding (ISO C mode does not contract a*b+c by itself) */
@@ -928,34 +961,91 @@ typedef struct {
 
 #define POOL_PLANES 16
 
+/* One row of 2x2 windows: wo outputs yr, ar from input rows r0, r1 (2*wo floats each);
+ * base: flat index of r0[0], w: input row length. The first maximum of each window in
+ * row-major order wins: the first maximum of (a, b), then of (c, d), then the lower
+ * pair only if strictly greater, which is the same element. Branch-free. */
+static void pool_row(float *restrict yr, uint32_t *restrict ar, const float *restrict r0,
+                     const float *restrict r1, uint32_t base, size_t wo, size_t w)
+{
+    size_t jj = 0;
+#ifdef HAVE_VECTOR_POOL
+    const vu lane2 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+    for (; jj < wo; jj += VL) {
+        const size_t cnt = wo - jj < VL ? wo - jj : VL;
+        const float *s0 = r0 + 2 * jj, *s1 = r1 + 2 * jj;
+        vf a0, a1, c0, c1;
+        if (cnt == VL) {
+            a0 = vload(s0), a1 = vload(s0 + VL), c0 = vload(s1), c1 = vload(s1 + VL);
+        } else {
+#if defined(__AVX512F__)
+            const unsigned n2 = 2 * (unsigned)cnt; /* 2 .. 30 */
+            const __mmask16 k0 = (__mmask16)(n2 >= VL ? 0xffffu : (1u << n2) - 1u);
+            const __mmask16 k1 = (__mmask16)(n2 > VL ? (1u << (n2 - VL)) - 1u : 0u);
+            a0 = (vf)_mm512_maskz_loadu_ps(k0, s0), a1 = (vf)_mm512_maskz_loadu_ps(k1, s0 + VL);
+            c0 = (vf)_mm512_maskz_loadu_ps(k0, s1), c1 = (vf)_mm512_maskz_loadu_ps(k1, s1 + VL);
+#else
+            float t0[2 * VL] = {0}, t1[2 * VL] = {0};
+            memcpy(t0, s0, 2 * cnt * sizeof(float));
+            memcpy(t1, s1, 2 * cnt * sizeof(float));
+            a0 = vload(t0), a1 = vload(t0 + VL), c0 = vload(t1), c1 = vload(t1 + VL);
+#endif
+        }
+        vf a = veven(a0, a1), b = vodd(a0, a1), c = veven(c0, c1), d = vodd(c0, c1);
+        vi gb = b > a, gd = d > c;
+        vf top = vsel(gb, b, a), bot = vsel(gd, d, c);
+        vu itop = (vu)gb & vuset1(1u), ibot = vuset1((unsigned)w) + ((vu)gd & vuset1(1u));
+        vi gf = bot > top;
+        vf m = vsel(gf, bot, top);
+        vu at = vuset1(base + 2 * (uint32_t)jj) + lane2 + vusel(gf, ibot, itop);
+        if (cnt == VL) {
+            vstore(yr + jj, m);
+            memcpy(ar + jj, &at, sizeof at);
+        } else {
+#if defined(__AVX512F__)
+            const __mmask16 ks = (__mmask16)((1u << cnt) - 1u);
+            _mm512_mask_storeu_ps(yr + jj, ks, (__m512)m);
+            _mm512_mask_storeu_epi32(ar + jj, ks, (__m512i)at);
+#else
+            float tm[VL];
+            uint32_t ta[VL];
+            memcpy(tm, &m, sizeof tm);
+            memcpy(ta, &at, sizeof ta);
+            memcpy(yr + jj, tm, cnt * sizeof(float));
+            memcpy(ar + jj, ta, cnt * sizeof(uint32_t));
+#endif
+        }
+    }
+#endif
+    for (; jj < wo; jj++) {
+        float a = r0[2 * jj], b = r0[2 * jj + 1], c = r1[2 * jj], d = r1[2 * jj + 1];
+        uint32_t ia = base + 2 * (uint32_t)jj, im = ia;
+        float m = a;
+        int gb = b > m;
+        m = gb ? b : m;
+        im = gb ? ia + 1 : im;
+        int gc = c > m;
+        m = gc ? c : m;
+        im = gc ? ia + (uint32_t)w : im;
+        int gd = d > m;
+        m = gd ? d : m;
+        im = gd ? ia + (uint32_t)w + 1 : im;
+        yr[jj] = m;
+        ar[jj] = im;
+    }
+}
+
 /* 2x2 max pool of `planes` planes (H, W) at x, whose first element has flat index
- * first; the first maximum of each window in row-major order wins. Branch-free. */
+ * first; the first maximum of each window in row-major order wins. */
 static void pool_planes(float *restrict y, uint32_t *restrict am, const float *restrict x,
                         size_t first, size_t planes, size_t h, size_t w)
 {
     const size_t ho = h / 2, wo = w / 2;
     for (size_t pl = 0; pl < planes; pl++)
         for (size_t i = 0; i < ho; i++) {
-            const float *r0 = x + (pl * h + 2 * i) * w, *r1 = r0 + w;
-            const uint32_t base = (uint32_t)(first + (pl * h + 2 * i) * w);
-            float *yr = y + (pl * ho + i) * wo;
-            uint32_t *ar = am + (pl * ho + i) * wo;
-            for (size_t jj = 0; jj < wo; jj++) {
-                float a = r0[2 * jj], b = r0[2 * jj + 1], c = r1[2 * jj], d = r1[2 * jj + 1];
-                uint32_t ia = base + 2 * (uint32_t)jj, im = ia;
-                float m = a;
-                int gb = b > m;
-                m = gb ? b : m;
-                im = gb ? ia + 1 : im;
-                int gc = c > m;
-                m = gc ? c : m;
-                im = gc ? ia + (uint32_t)w : im;
-                int gd = d > m;
-                m = gd ? d : m;
-                im = gd ? ia + (uint32_t)w + 1 : im;
-                yr[jj] = m;
-                ar[jj] = im;
-            }
+            const float *r0 = x + (pl * h + 2 * i) * w;
+            pool_row(y + (pl * ho + i) * wo, am + (pl * ho + i) * wo, r0, r0 + w,
+                     (uint32_t)(first + (pl * h + 2 * i) * w), wo, w);
         }
 }
 

@@ -9,6 +9,12 @@
 #include <immintrin.h>
 #endif
 
+/* Products and sums rounded separately everywhere (GCC does so in ISO C mode; Clang
+ * would otherwise fuse them), so the vector and scalar Adam updates agree bit for bit. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 ms_status adam_create(adam *a, size_t n, double lr, ms_err *err)
 {
     memset(a, 0, sizeof *a);
