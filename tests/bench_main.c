@@ -10,8 +10,11 @@
  * per-image operation counts below. Results go to stdout as a table and to
  * results/bench.csv (written atomically: header, LF line ends, %.9g).
  *
- * Usage: bench_main [--threads LIST] [--runs N] [--out PATH] [--quick]
+ * Usage: bench_main [--threads LIST] [--runs N] [--out PATH] [--quick] [--kernels]
  *   LIST is comma-separated, e.g. 1,2.
+ *   --kernels: instead, the process CPU time of each kernel and of whole steps at batch
+ *   64 (minimum of the runs): robust on a shared machine, where wall-clock times are
+ *   not. With more than one thread it includes the workers' time, spinning included.
  *
  * The network is cnn.c's (fast path), the optimiser optim.c's Adam.
  */
@@ -160,10 +163,93 @@ typedef struct {
     double ips, gflops, ms_per_call, lo, hi;
 } result;
 
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static float *frand(rng_t *r, size_t len, float lo, float hi)
+{
+    float *v = xcalloc(len, sizeof(float));
+    for (size_t i = 0; i < len; i++)
+        v[i] = rng_range(r, lo, hi);
+    return v;
+}
+
+/* Minimum process CPU time of runs calls of STMT, after one warm-up call. */
+#define KTIME(label, flop, STMT)                                                          \
+    do {                                                                                  \
+        STMT;                                                                             \
+        double best = 1e30;                                                               \
+        for (int rr_ = 0; rr_ < runs; rr_++) {                                            \
+            double c0_ = cpu_now();                                                       \
+            STMT;                                                                         \
+            double c_ = cpu_now() - c0_;                                                  \
+            best = c_ < best ? c_ : best;                                                 \
+        }                                                                                 \
+        printf("%-28s %7zu %10.3f %10.1f\n", label, nt, 1e3 * best,                      \
+               (flop) > 0 ? (flop) / best * 1e-9 : 0.0);                                  \
+    } while (0)
+
+/* Per-kernel CPU time at batch B = 64 on random data of the network's shapes. */
+static void bench_kernels(const size_t *threads, size_t nthr, int runs)
+{
+    const size_t B = 64;
+    printf("%-28s %7s %10s %10s\n", "kernel (batch 64)", "threads", "cpu ms", "GFLOP/s");
+    for (size_t ti = 0; ti < nthr; ti++) {
+        const size_t nt = threads[ti];
+        net *m = net_create(nt, 1);
+        kctx *k = m->m->k;
+        rng_t r;
+        rng_init(&r, 11, RNG_STREAM_SHUFFLE);
+        float *x = frand(&r, B * PIX, 0.0f, 1.0f), *a1 = frand(&r, B * C1 * PIX, -0.5f, 0.5f);
+        float *a2 = frand(&r, B * C2 * PIX, -0.5f, 0.5f), *p = frand(&r, B * POOLED, -0.5f, 0.5f);
+        float *dp = frand(&r, B * POOLED, -0.5f, 0.5f), *da1 = frand(&r, B * C1 * PIX, -0.5f, 0.5f);
+        float *dx = xcalloc(B * PIX, sizeof(float)), *h = frand(&r, B * HID, -0.5f, 0.5f);
+        float *dh = frand(&r, B * HID, -0.5f, 0.5f);
+        uint32_t *am = xcalloc(B * POOLED, sizeof(uint32_t));
+        uint8_t *y = xcalloc(B, 1);
+        for (size_t i = 0; i < B; i++)
+            y[i] = (uint8_t)rng_below(&r, CLS);
+        cnn *c = m->m;
+        KTIME("conv1 fwd+relu", B * FLOP_CONV1,
+              k_conv3x3_forward(k, a1, x, c->w1, c->b1, B, 1, C1, 28, 28, 1));
+        KTIME("conv2 fwd+relu+pool", B * FLOP_CONV2,
+              k_conv3x3_relu_maxpool_forward(k, a2, p, am, a1, c->w2, c->b2, B, C1, C2, 28, 28));
+        KTIME("fc1 fwd+relu", B * FLOP_FC1,
+              k_linear_forward(k, h, p, c->w3, c->b3, B, POOLED, HID, 1));
+        KTIME("fc1 bwd dx+dw", 2 * B * FLOP_FC1,
+              k_linear_backward(k, dp, c->gw3, c->gb3, dh, p, c->w3, B, POOLED, HID));
+        KTIME("conv2 bwd (pool,relu) dx+dw", 2 * B * FLOP_CONV2,
+              k_conv3x3_relu_maxpool_backward(k, da1, c->gw2, c->gb2, dp, am, a2, a1, c->w2, B,
+                                              C1, C2, 28, 28));
+        KTIME("conv2 bwd (pool,relu) dx", B * FLOP_CONV2,
+              k_conv3x3_relu_maxpool_backward(k, da1, NULL, NULL, dp, am, a2, a1, c->w2, B, C1,
+                                              C2, 28, 28));
+        KTIME("conv1 bwd (relu) dw", B * FLOP_CONV1,
+              k_conv3x3_relu_backward(k, NULL, c->gw1, c->gb1, da1, a1, x, c->w1, B, 1, C1, 28,
+                                      28));
+        KTIME("conv1 bwd (relu) dx", B * FLOP_CONV1,
+              k_conv3x3_relu_backward(k, dx, NULL, NULL, da1, a1, x, c->w1, B, 1, C1, 28, 28));
+        KTIME("adam", 0.0, adam_step(&m->opt, c->params, c->grads, kctx_pool(k)));
+        KTIME("step: train", B * FLOP_TRAIN, (void)train_step(m, x, y, B));
+        KTIME("step: forward", B * FLOP_FWD, (void)forward(m, x, B));
+        KTIME("step: fgsm input gradient", B * FLOP_FGSM,
+              ((void)forward(m, x, B), (void)softmax_xent(m->dz, c->z, y, B, CLS, B),
+               cnn_backward(c, m->dz, dx, 0)));
+        KTIME("step: forward, 1 image", FLOP_FWD, (void)forward(m, x, 1));
+        free(x), free(a1), free(a2), free(p), free(dp), free(da1), free(dx), free(h), free(dh);
+        free(am), free(y);
+        net_destroy(m);
+    }
+}
+
 int main(int argc, char **argv)
 {
     size_t threads[8] = {1, 2}, nthr = 2;
-    int runs = 5, quick = 0;
+    int runs = 5, quick = 0, kernels = 0;
     const char *out = "results/bench.csv";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
@@ -194,13 +280,21 @@ int main(int argc, char **argv)
             out = argv[++i];
         } else if (!strcmp(argv[i], "--quick")) {
             quick = 1;
+        } else if (!strcmp(argv[i], "--kernels")) {
+            kernels = 1;
         } else if (!strcmp(argv[i], "--help")) {
-            printf("usage: bench_main [--threads 1,2] [--runs N] [--out PATH] [--quick]\n");
+            printf("usage: bench_main [--threads 1,2] [--runs N] [--out PATH] [--quick] "
+                   "[--kernels]\n");
             return 0;
         } else {
             fprintf(stderr, "bench: unknown argument %s (see --help)\n", argv[i]);
             return 64;
         }
+    }
+
+    if (kernels) {
+        bench_kernels(threads, nthr, runs);
+        return 0;
     }
 
     /* synthetic images in [0, 1] with MNIST-like sparsity, random labels */
