@@ -667,6 +667,14 @@ static inline void mask_run(float *restrict dst, const float *restrict src,
     size_t t = 0;
     for (; t + VL <= len; t += VL)
         vstore(dst + t, vkeep_positive(vload(src + t), vload(m + t)));
+#if defined(__AVX512F__) && !defined(MS_PORTABLE_VECTORS)
+    if (t < len) {
+        const __mmask16 k = (__mmask16)((1u << (len - t)) - 1u);
+        vf v = (vf)_mm512_maskz_loadu_ps(k, src + t), mv = (vf)_mm512_maskz_loadu_ps(k, m + t);
+        _mm512_mask_storeu_ps(dst + t, k, (__m512)vkeep_positive(v, mv));
+        return;
+    }
+#endif
     for (; t < len; t++)
         dst[t] = keep_if_positive(src[t], m[t]);
 }
