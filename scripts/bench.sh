@@ -11,7 +11,13 @@ BUILD=${1:-build}
 [ $# -gt 0 ] && shift
 THREADS=${BENCH_THREADS:-1,2}
 mkdir -p results
+# Other processes change wall-clock figures a lot: print the load next to them (above
+# about 0.5 on this 2-core machine they are not representative; `bench_main --kernels`
+# gives CPU times, which depend much less on it).
+load() { [ -r /proc/loadavg ] && cut -d' ' -f1-3 /proc/loadavg || echo unknown; }
+echo "bench: load average (1, 5, 15 min) before: $(load)"
 "$BUILD/tests/bench_main" --threads "$THREADS" --out results/bench.csv "$@"
+echo "bench: load average after: $(load)"
 
 PY=/usr/bin/python3
 if ! [ -x "$PY" ] || ! "$PY" -c 'import torch' >/dev/null 2>&1; then
