@@ -1,8 +1,9 @@
 #!/bin/sh
 # seeds.sh SEED... - the baseline with the published settings on full MNIST, once per
 # seed, into results/seeds/seed-N/, and a summary results/seeds/summary.csv
-# (seed,clean_accuracy,clean_loss, including results/baseline when present) with
-# mean, min and max rows. Shows how much of a
+# (seed,clean_accuracy,clean_loss,fgsm_accuracy at epsilon 0.3 on all test images; the
+# default seed from results/baseline and results/adv_only when present) with mean,
+# min and max rows. Shows how much of a
 # difference to the published single run is seed-to-seed variation.
 # Environment: MNIST_DIR, MNISTSEC (binary), EXTRA (extra flags).
 set -eu
@@ -15,26 +16,32 @@ case "$msg" in *MNIST_DIR=*) d=$MNIST_DIR ;; *) d=data/mnist ;; esac
 for s in "$@"; do
     out=results/seeds/seed-$s
     # shellcheck disable=SC2086
-    set -- --mode baseline --seed "$s" --data "$d" --out "$out" --quiet $EXTRA
+    set -- --mode baseline --seed "$s" --data "$d" --out "$out" --save "$out/model.ckpt" --quiet $EXTRA
     echo "seeds.sh: $BIN $*" >&2
     "$BIN" "$@"
-    { printf '%s\n' "$BIN $*"
+    "$BIN" --mode adv_only --load "$out/model.ckpt" --data "$d" --out "$out/fgsm" --quiet $EXTRA
+    { printf '%s\n' "$BIN --mode baseline --seed $s --data $d --out $out --save $out/model.ckpt --quiet $EXTRA"
+      printf '%s\n' "$BIN --mode adv_only --load $out/model.ckpt --data $d --out $out/fgsm --quiet $EXTRA"
       printf 'source: %s\n' "$(git describe --always --dirty 2>/dev/null || echo unknown)"
     } > "$out/COMMAND"
 done
 tmp=results/seeds/summary.csv.tmp-$$
 {
-    echo "seed,clean_accuracy,clean_loss"
-    # the default-seed run of `make report` counts too, when present
-    for f in results/baseline/metrics.csv results/seeds/seed-*/metrics.csv; do
-        [ -f "$f" ] || continue
-        awk -F, '$1 == "seed" { s = $2 } $1 == "clean_accuracy" { a = $2 } $1 == "clean_loss" { l = $2 }
-            END { print s "," a "," l }' "$f"
+    echo "seed,clean_accuracy,clean_loss,fgsm_accuracy"
+    # the default-seed runs of `make report` count too, when present
+    for dir in results/seeds/seed-* results; do
+        if [ "$dir" = results ]; then b=results/baseline/metrics.csv; a=results/adv_only/metrics.csv
+        else b=$dir/metrics.csv; a=$dir/fgsm/metrics.csv; fi
+        [ -f "$b" ] && [ -f "$a" ] || continue
+        awk -F, 'FNR == NR { if ($1 == "seed") s = $2; if ($1 == "clean_accuracy") c = $2; if ($1 == "clean_loss") l = $2; next }
+                 $1 == "adv_accuracy" { f = $2 } END { print s "," c "," l "," f }' "$b" "$a"
     done | sort -t, -k1,1n -u
 } > "$tmp"
-awk -F, 'NR > 1 { n++; a += $2; l += $3; if (n == 1 || $2 < amin) amin = $2; if ($2 > amax) amax = $2
-                  if (n == 1 || $3 < lmin) lmin = $3; if ($3 > lmax) lmax = $3 }
-         END { printf "mean,%.9g,%.9g\nmin,%.9g,%.9g\nmax,%.9g,%.9g\n", a / n, l / n, amin, lmin, amax, lmax }' \
-    "$tmp" >> "$tmp"
+awk -F, 'NR > 1 { n++; for (i = 2; i <= 4; i++) { sum[i] += $i; if (n == 1 || $i < lo[i]) lo[i] = $i; if (n == 1 || $i > hi[i]) hi[i] = $i } }
+         END { printf "mean,%.9g,%.9g,%.9g\n", sum[2] / n, sum[3] / n, sum[4] / n
+               printf "min,%.9g,%.9g,%.9g\nmax,%.9g,%.9g,%.9g\n", lo[2], lo[3], lo[4], hi[2], hi[3], hi[4] }' \
+    "$tmp" > "$tmp.stats"
+cat "$tmp.stats" >> "$tmp"
+rm -f "$tmp.stats"
 mv "$tmp" results/seeds/summary.csv
 cat results/seeds/summary.csv
