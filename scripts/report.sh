@@ -146,6 +146,37 @@ findings() {
     echo
 }
 
+# csv_table FILE: a CSV file as a Markdown table
+csv_table() {
+    awk -F, 'NR == 1 { h = "|"; s = "|"; for (i = 1; i <= NF; i++) { h = h " " $i " |"; s = s "---|" }
+                       print h; print s; next }
+             { r = "|"; for (i = 1; i <= NF; i++) r = r " " $i " |"; print r }' "$1"
+}
+
+# Seed-to-seed variation (scripts/seeds.sh) and PyTorch on the same protocol
+# (scripts/torch_reference.py), when those results exist.
+variation() {
+    [ -f "$R/seeds/summary.csv" ] || [ -f "$R/torch_reference.csv" ] || return 0
+    echo "### How much is seed-to-seed variation"
+    echo
+    echo "One training run is one draw: the published study reports a single run without a"
+    echo "seed. Accuracies and losses are fractions; FGSM at epsilon 0.3 on all 10,000 test images."
+    echo
+    if [ -f "$R/seeds/summary.csv" ]; then
+        echo "mnistsec, published settings, several seeds (\`scripts/seeds.sh\`, results/seeds/):"
+        echo
+        csv_table "$R/seeds/summary.csv"
+        echo
+    fi
+    if [ -f "$R/torch_reference.csv" ]; then
+        echo "PyTorch on the same machine, same protocol (\`scripts/torch_reference.py\`,"
+        echo "results/torch_reference.csv):"
+        echo
+        csv_table "$R/torch_reference.csv"
+        echo
+    fi
+}
+
 wall() { sed -n 's/.*"wall_seconds": \([0-9.]*\).*/\1/p' "$R/$1/manifest.json" 2>/dev/null || true; }
 
 write_report() {
@@ -162,6 +193,7 @@ write_report() {
         table_fgsm
         table_advtrain
         findings
+        variation
         echo "### Wall time of each run"
         echo
         echo "| run | seconds | threads |"
