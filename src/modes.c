@@ -166,7 +166,6 @@ typedef struct {
     double seconds;
     float *keep;     /* optional copy of every adversarial image, indexed by image */
     uint8_t *keep_y;
-    const uint32_t *subset_pred_ok; /* unused placeholder for symmetry */
 } fgsm_ctx;
 
 static ms_status fgsm_transform(void *ctx, cnn *m, float *x, const uint8_t *y,
