@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -526,6 +527,10 @@ static ms_status write_manifest(run *r, outset *os, int argc, char **argv, ms_er
     fprintf(f, "],\n  \"started\": \"%s\",\n  \"ended\": \"%s\",\n", r->started, ended);
     fprintf(f, "  \"wall_seconds\": %.3f,\n  \"threads\": %zu,\n",
             clock_seconds() - r->t_start, r->threads);
+    /* Peak resident memory so far (kilobytes on Linux); 0 if unavailable. */
+    struct rusage ru;
+    long peak_kb = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0;
+    fprintf(f, "  \"peak_rss_kb\": %ld,\n", peak_kb);
     fprintf(f, "  \"compiler\": ");
 #if defined(__VERSION__)
     json_string(f, __VERSION__);
