@@ -44,10 +44,12 @@ void k_conv3x3_relu_backward(kctx *k, float *dx, float *dw, float *db, const flo
                              size_t ci, size_t co, size_t h, size_t wd);
 /* k_conv3x3_backward of a conv followed by ReLU and 2x2 max pool (the backward of
  * k_conv3x3_relu_maxpool_forward): dy = (gp routed to argmax, as k_maxpool2x2_backward)
- * * [a > 0], built per image in scratch; the full-size dy is never written.
- * gp, argmax: (N, Co, H/2, W/2)  a: (N, Co, H, W) (may be NULL: no mask) */
+ * * [a > 0], where a at the argmax is the pooled activation pa; the full-size dy is
+ * never built. Only the window maxima are visited, results bit-identical to
+ * k_conv3x3_backward on the full-size dy.
+ * gp, argmax, pa: (N, Co, H/2, W/2) (pa may be NULL: no mask) */
 void k_conv3x3_relu_maxpool_backward(kctx *k, float *dx, float *dw, float *db,
-                                     const float *gp, const uint32_t *argmax, const float *a,
+                                     const float *gp, const uint32_t *argmax, const float *pa,
                                      const float *x, const float *w, size_t n, size_t ci,
                                      size_t co, size_t h, size_t wd);
 

@@ -209,7 +209,7 @@ void cnn_backward(cnn *m, const float *dlogits, float *dx, int param_grads)
     /* pool backward and conv2's ReLU mask are applied per image while conv2's backward
      * stages its dy (da2 is not written); likewise conv1's ReLU mask for da1 */
     k_conv3x3_relu_maxpool_backward(m->k, need_conv1 ? m->da1 : NULL, gw2, gb2, m->dp,
-                                    m->argmax, m->a2, m->a1, m->w2, n, CNN_C1, CNN_C2,
+                                    m->argmax, m->p, m->a1, m->w2, n, CNN_C1, CNN_C2,
                                     CNN_SIDE, CNN_SIDE);
     if (!need_conv1)
         return;

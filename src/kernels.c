@@ -638,7 +638,8 @@ typedef struct {
     kctx *k;
     float *dx;         /* (N, Ci, H, W) or NULL */
     const float *dy;   /* (N, Co, H, W), or (N, Co, H/2, W/2) if argmax */
-    const float *mask; /* (N, Co, H, W) or NULL: dy is multiplied by [mask > 0] */
+    const float *mask; /* or NULL: dy is multiplied by [mask > 0]: (N, Co, H, W), or
+                        * (N, Co, H/2, W/2) per window with argmax (the pooled activation) */
     const uint32_t *argmax; /* (N, Co, H/2, W/2) or NULL: dy is routed through it */
     const float *x;    /* (N, Ci, H, W) */
     const float *wf;   /* flipped weights (Ci'/8, Co*9, 8) */
@@ -646,6 +647,7 @@ typedef struct {
     const size_t *koff_dw; /* Ci*9 (+ padding) offsets into the padded x */
     size_t ci, co, cop, img0, nitems;
     int want_dw;
+    int pooled;        /* argmax routing by hits (pooled_bwd_image); wf is then wT */
     plane_geom g;
     atomic_size_t next;
 } conv_bwd_job;
@@ -681,7 +683,8 @@ static inline void mask_run(float *restrict dst, const float *restrict src,
 
 /* The padded dy planes of image img (co * CS floats at dst): dy itself, times the ReLU
  * mask [a > 0] if j->mask, or, if j->argmax, the pooled gradient routed to the argmax
- * of each 2x2 window (zero elsewhere, also on an odd last row or column), then masked.
+ * of each 2x2 window (zero elsewhere, also on an odd last row or column), times
+ * [pa > 0] of the pooled activation pa = j->mask if given (= a at the argmax).
  * The same values k_maxpool2x2_backward and relu_backward would produce, without
  * writing the full-size gradient to memory. */
 static void stage_dy(float *restrict dst, const conv_bwd_job *j, size_t img)
@@ -726,9 +729,236 @@ static void stage_dy(float *restrict dst, const conv_bwd_job *j, size_t img)
                 size_t dr = off >= w, dc = (off - dr * w) & 1;
                 float gv = gp[e];
                 if (msk)
-                    gv = keep_if_positive(gv, msk[win + dr * w + dc]);
+                    gv = keep_if_positive(gv, msk[img * co * ho * wo + e]);
                 d[1 + (2 * i + dr + 1) * S + 2 * jj + dc] = gv;
             }
+    }
+}
+
+/* ---- conv backward through a 2x2 max pool: only the routed gradients ------------- */
+
+/* Routed through a 2x2 max pool, dy has one non-zero per window and channel at most:
+ * a quarter of the dense kernel's multiply-adds are by non-zeros. This path visits only
+ * the window maxima ("hits"), channel-last:
+ *   dw[o][c][tap] += sum_hits g * x[c][hit + off(tap)]   (hits of channel o, q order)
+ *   dx[c][p]      += sum_o sum_hits w[o][c][tap] * g      (o in order, hits in q order)
+ * Every output element receives the same terms, in the same order, through the same
+ * fused multiply-adds as in the dense kernel, which only adds exact zeros besides: the
+ * results are bit-identical to it (checked in tests/test_kernels.c). */
+
+/* Floats of task scratch: channel-last padded x and dx, then 2 per possible hit. */
+static size_t pooled_task_need(size_t ci, size_t co, size_t h, size_t w)
+{
+    const size_t cip = round_up(ci, VL), plane = (h + 2) * (w + 2) * cip;
+    /* + VL: the compaction of the hits may write up to VL elements past the last one */
+    return 2 * round_up(plane, VL) + 2 * round_up(co * (h / 2) * (w / 2) + VL, VL);
+}
+
+static int pooled_fits(const kctx *k, size_t ci, size_t co, size_t h, size_t w)
+{
+    return h >= 2 && w >= 2 && round_up(ci, VL) * co * 9 <= k->wpack_floats &&
+           pooled_task_need(ci, co, h, w) <= k->task_floats;
+}
+
+/* acc[tap][v] = sum_{e < n} g[e] * xc[pos[e] + off(tap) + v*16 ..], stored to
+ * out[tap][v*16 ..] (9 rows of NV*16). xc: channel-last padded plane, cip floats per
+ * position, rs = cip * (W + 2) per row. */
+static inline void pooled_dw_tile(float *restrict out, const float *restrict xc,
+                                  const uint32_t *restrict pos, const float *restrict g,
+                                  size_t n, size_t cip, size_t rs, const int NV)
+{
+    vf acc[9][2];
+    for (int t = 0; t < 9; t++)
+        for (int v = 0; v < NV; v++)
+            acc[t][v] = vset1(0.0f);
+    for (size_t e = 0; e < n; e++) {
+        const float *c = xc + (size_t)pos[e] * cip - rs - cip;
+        const vf gv = vset1(g[e]);
+        for (int p = 0; p < 3; p++)
+            for (int t = 0; t < 3; t++)
+                for (int v = 0; v < NV; v++)
+                    acc[p * 3 + t][v] =
+                        vfma(acc[p * 3 + t][v], vload(c + p * rs + t * cip + v * VL), gv);
+    }
+    for (int t = 0; t < 9; t++)
+        for (int v = 0; v < NV; v++)
+            vstore(out + (t * NV + v) * VL, acc[t][v]);
+}
+
+static void pooled_dw_tile1(float *out, const float *xc, const uint32_t *pos, const float *g,
+                            size_t n, size_t cip, size_t rs)
+{
+    pooled_dw_tile(out, xc, pos, g, n, cip, rs, 1);
+}
+
+static void pooled_dw_tile2(float *out, const float *xc, const uint32_t *pos, const float *g,
+                            size_t n, size_t cip, size_t rs)
+{
+    pooled_dw_tile(out, xc, pos, g, n, cip, rs, 2);
+}
+
+/* dxc[pos[e] + (p-1, t-1)][v*16 ..] += wt[p*3+t][v*16 ..] * g[e] for e < n in order,
+ * the 9 * NV weight vectors held in registers. wt: (9, cip) rows of one channel o. */
+static inline void pooled_dx_tile(float *restrict dxc, const float *restrict wt,
+                                  const uint32_t *restrict pos, const float *restrict g,
+                                  size_t n, size_t cip, size_t rs, const int NV)
+{
+    vf wv[9][2];
+    for (int t = 0; t < 9; t++)
+        for (int v = 0; v < NV; v++)
+            wv[t][v] = vload(wt + t * cip + v * VL);
+    for (size_t e = 0; e < n; e++) {
+        float *c = dxc + (size_t)pos[e] * cip - rs - cip;
+        const vf gv = vset1(g[e]);
+        for (int p = 0; p < 3; p++)
+            for (int t = 0; t < 3; t++)
+                for (int v = 0; v < NV; v++) {
+                    float *d = c + p * rs + t * cip + v * VL;
+                    vstore(d, vfma(vload(d), wv[p * 3 + t][v], gv));
+                }
+    }
+}
+
+static void pooled_dx_tile1(float *dxc, const float *wt, const uint32_t *pos, const float *g,
+                            size_t n, size_t cip, size_t rs)
+{
+    pooled_dx_tile(dxc, wt, pos, g, n, cip, rs, 1);
+}
+
+static void pooled_dx_tile2(float *dxc, const float *wt, const uint32_t *pos, const float *g,
+                            size_t n, size_t cip, size_t rs)
+{
+    pooled_dx_tile(dxc, wt, pos, g, n, cip, rs, 2);
+}
+
+/* The hits of channel ch of image img: hg the routed, masked gradient, hp its position
+ * in the channel-last padded plane, in q (row-major) order: of each pair of rows, the
+ * windows whose maximum is in the upper row first. May write up to VL entries past
+ * the last hit. The offset in each window is decoded without leaving the window, as in
+ * stage_dy, so a stray argmax cannot make this read outside the image. */
+static void pooled_hits(float *restrict hg, uint32_t *restrict hp, const conv_bwd_job *j,
+                        size_t img, size_t ch)
+{
+    const size_t co = j->co, h = j->g.h, w = j->g.w, ho = h / 2, wo = w / 2, pw = w + 2;
+    const size_t base = (img * co + ch) * h * w; /* flat index of the plane's (0, 0) */
+    const float *gp = j->dy + (img * co + ch) * ho * wo;
+    const uint32_t *am = j->argmax + (img * co + ch) * ho * wo;
+    const float *msk = j->mask ? j->mask + (img * co + ch) * ho * wo : NULL;
+    size_t nh = 0;
+#if defined(__AVX512F__) && !defined(MS_PORTABLE_VECTORS)
+    const __m512i lane2 = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6,
+                                           4, 2, 0);
+    const __m512i wv = _mm512_set1_epi32((int)w), one = _mm512_set1_epi32(1);
+    for (size_t i = 0; i < ho; i++)
+        for (unsigned pass = 0; pass < 2; pass++)
+            for (size_t j0 = 0; j0 < wo; j0 += VL) {
+                const size_t cnt = wo - j0 < VL ? wo - j0 : VL;
+                const __mmask16 km = (__mmask16)(cnt == VL ? 0xffffu : (1u << cnt) - 1u);
+                const size_t e0 = i * wo + j0;
+                /* window corners relative to the plane, and the argmax relative to them */
+                const __m512i win =
+                    _mm512_add_epi32(_mm512_set1_epi32((int)(2 * i * w + 2 * j0)), lane2);
+                const __m512i a = _mm512_maskz_loadu_epi32(km, am + e0);
+                const __m512i off =
+                    _mm512_sub_epi32(a, _mm512_add_epi32(win, _mm512_set1_epi32((int)base)));
+                const __mmask16 lower = _mm512_cmpge_epu32_mask(off, wv);
+                const __m512i dr = _mm512_maskz_mov_epi32(lower, one);
+                const __m512i dc =
+                    _mm512_and_si512(_mm512_sub_epi32(off, _mm512_maskz_mov_epi32(lower, wv)), one);
+                __m512 g = _mm512_maskz_loadu_ps(km, gp + e0);
+                if (msk) {
+                    const __m512 m = _mm512_maskz_loadu_ps(km, msk + e0);
+                    g = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(m, _mm512_setzero_ps(), _CMP_GT_OQ),
+                                            g);
+                }
+                /* (2i + dr + 1) * pw + 2j + dc + 1 */
+                const __m512i pos = _mm512_add_epi32(
+                    _mm512_add_epi32(_mm512_set1_epi32((int)((2 * i + 1) * pw + 1 + 2 * j0)), lane2),
+                    _mm512_add_epi32(_mm512_mullo_epi32(dr, _mm512_set1_epi32((int)pw)), dc));
+                const __mmask16 take = (__mmask16)(km & (pass ? lower : (__mmask16)~lower));
+                _mm512_storeu_ps(hg + nh, _mm512_maskz_compress_ps(take, g));
+                _mm512_storeu_si512((void *)(hp + nh), _mm512_maskz_compress_epi32(take, pos));
+                nh += (size_t)__builtin_popcount((unsigned)take);
+            }
+#else
+    for (size_t i = 0; i < ho; i++)
+        for (size_t pass = 0; pass < 2; pass++)
+            for (size_t jj = 0; jj < wo; jj++) {
+                const size_t e = i * wo + jj, win = 2 * i * w + 2 * jj;
+                const size_t off = (size_t)am[e] - (base + win);
+                const size_t dr = off >= w, dc = (off - dr * w) & 1;
+                float gv = gp[e];
+                if (msk)
+                    gv = keep_if_positive(gv, msk[e]);
+                hg[nh] = gv;
+                hp[nh] = (uint32_t)((2 * i + dr + 1) * pw + 2 * jj + dc + 1);
+                nh += dr == pass;
+            }
+#endif
+}
+
+/* One image of the pooled backward: hits, then dx and the dw/db partial sums in the
+ * image's slot (same layout as the dense path). */
+static void pooled_bwd_image(const conv_bwd_job *j, float *scratch, size_t img, float *slot)
+{
+    const plane_geom *g = &j->g;
+    const size_t ci = j->ci, co = j->co, h = g->h, w = g->w, hw = h * w;
+    const size_t ho = h / 2, wo = w / 2, cip = round_up(ci, VL);
+    const size_t pw = w + 2, rs = pw * cip, plane = (h + 2) * rs;
+    float *xc = scratch, *dxc = scratch + round_up(plane, VL);
+    float *hg = dxc + round_up(plane, VL);
+    uint32_t *hp = (uint32_t *)(void *)(hg + round_up(co * ho * wo + VL, VL));
+
+    for (size_t ch = 0; ch < co; ch++)
+        pooled_hits(hg + ch * ho * wo, hp + ch * ho * wo, j, img, ch);
+    const size_t nhits = ho * wo;
+
+    if (j->dx) {
+        /* dxc[p][c] += w[o][c][tap] * g over o, hits, taps; wT[o][tap][c] in j->wf */
+        memset(dxc, 0, plane * sizeof(float));
+        for (size_t o = 0; o < co; o++)
+            for (size_t c0 = 0; c0 < cip; c0 += 2 * VL) {
+                if (cip - c0 >= 2 * VL)
+                    pooled_dx_tile2(dxc + c0, j->wf + o * 9 * cip + c0, hp + o * nhits,
+                                    hg + o * nhits, nhits, cip, rs);
+                else
+                    pooled_dx_tile1(dxc + c0, j->wf + o * 9 * cip + c0, hp + o * nhits,
+                                    hg + o * nhits, nhits, cip, rs);
+            }
+        float *dximg = j->dx + img * ci * hw;
+        for (size_t c = 0; c < ci; c++)
+            for (size_t r = 0; r < h; r++)
+                for (size_t s = 0; s < w; s++)
+                    dximg[(c * h + r) * w + s] = dxc[((r + 1) * pw + s + 1) * cip + c];
+    }
+    if (!j->want_dw)
+        return;
+
+    /* channel-last padded x */
+    memset(xc, 0, plane * sizeof(float));
+    const float *ximg = j->x + img * ci * hw;
+    for (size_t c = 0; c < ci; c++)
+        for (size_t r = 0; r < h; r++)
+            for (size_t s = 0; s < w; s++)
+                xc[((r + 1) * pw + s + 1) * cip + c] = ximg[(c * h + r) * w + s];
+    const size_t cop = j->cop;
+    float tile[9 * 2 * VL];
+    for (size_t o = 0; o < co; o++) {
+        for (size_t c0 = 0; c0 < cip; c0 += 2 * VL) {
+            const int nv = cip - c0 >= 2 * VL ? 2 : 1;
+            if (nv == 2)
+                pooled_dw_tile2(tile, xc + c0, hp + o * nhits, hg + o * nhits, nhits, cip, rs);
+            else
+                pooled_dw_tile1(tile, xc + c0, hp + o * nhits, hg + o * nhits, nhits, cip, rs);
+            /* slot[(c*9 + tap)][o] */
+            for (size_t t = 0; t < 9; t++)
+                for (size_t l = 0; l < (size_t)nv * VL && c0 + l < ci; l++)
+                    slot[((c0 + l) * 9 + t) * cop + o] = tile[t * nv * VL + l];
+        }
+        float s = 0.0f;
+        for (size_t e = 0; e < nhits; e++)
+            s += hg[o * nhits + e];
+        slot[ci * 9 * cop + o] = s;
     }
 }
 
@@ -747,6 +977,10 @@ static void conv_bwd_task(void *arg, size_t t)
         if (item >= j->nitems)
             break;
         size_t img = j->img0 + item;
+        if (j->pooled) {
+            pooled_bwd_image(j, xpad, img, k->slots + item % DW_SLOTS * k->slot_floats);
+            continue;
+        }
         stage_dy(dypad, j, img);
         if (j->dx) {
             /* dx = conv(dy, flipped w): Ci outputs, Co*9 rows */
@@ -873,7 +1107,15 @@ static void conv_backward(kctx *k, float *dx, float *dw, float *db, const float 
         return;
     /* Flipped weights: wf[cb][o*9 + t][m] = w[o][cb*8 + m][8 - t]; koff over padded dy */
     const size_t nib = (ci + FWD_MR - 1) / FWD_MR, Kd = co * 9;
-    if (dx) {
+    const int pooled = argmax != NULL && pooled_fits(k, ci, co, h, wd);
+    if (dx && pooled) {
+        /* wT[o][tap][c] = w[o][c][tap], channels padded to cip with zeros */
+        const size_t cip = round_up(ci, VL);
+        for (size_t o = 0; o < co; o++)
+            for (size_t t = 0; t < 9; t++)
+                for (size_t c = 0; c < cip; c++)
+                    k->wpack[(o * 9 + t) * cip + c] = c < ci ? w[(o * ci + c) * 9 + t] : 0.0f;
+    } else if (dx) {
         for (size_t cb = 0; cb < nib; cb++)
             for (size_t o = 0; o < co; o++)
                 for (size_t t = 0; t < 9; t++)
@@ -910,6 +1152,7 @@ static void conv_backward(kctx *k, float *dx, float *dw, float *db, const float 
     j.co = co;
     j.cop = cop;
     j.want_dw = want_dw;
+    j.pooled = pooled;
     j.g = g;
     size_t step = want_dw ? DW_SLOTS : n;
     for (size_t img0 = 0; img0 < n; img0 += step) {
@@ -949,11 +1192,11 @@ void k_conv3x3_relu_backward(kctx *k, float *dx, float *dw, float *db, const flo
 }
 
 void k_conv3x3_relu_maxpool_backward(kctx *k, float *dx, float *dw, float *db,
-                                     const float *gp, const uint32_t *argmax, const float *a,
+                                     const float *gp, const uint32_t *argmax, const float *pa,
                                      const float *x, const float *w, size_t n, size_t ci,
                                      size_t co, size_t h, size_t wd)
 {
-    conv_backward(k, dx, dw, db, gp, a, argmax, x, w, n, ci, co, h, wd);
+    conv_backward(k, dx, dw, db, gp, pa, argmax, x, w, n, ci, co, h, wd);
 }
 
 /* ---- max pooling ----------------------------------------------------------------- */
@@ -1384,14 +1627,17 @@ static void conv_backward_plain(float *dx, float *dw, float *db, const float *dy
                     float g;
                     if (!argmax) {
                         g = dy[at];
+                        if (mask && !(mask[at] > 0.0f))
+                            g = 0.0f;
                     } else if (i / 2 < ho && jj / 2 < wo) {
+                        /* mask: the pooled activation, one per window */
                         size_t pe = ((m * co + o) * ho + i / 2) * wo + jj / 2;
                         g = argmax[pe] == at ? dy[pe] : 0.0f;
+                        if (mask && !(mask[pe] > 0.0f))
+                            g = 0.0f;
                     } else {
                         g = 0.0f;
                     }
-                    if (mask && !(mask[at] > 0.0f))
-                        g = 0.0f;
                     if (db)
                         db[o] += g;
                     for (size_t c = 0; c < ci; c++)

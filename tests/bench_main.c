@@ -223,10 +223,10 @@ static void bench_kernels(const size_t *threads, size_t nthr, int runs)
         KTIME("fc1 bwd dx+dw", 2 * B * FLOP_FC1,
               k_linear_backward(k, dp, c->gw3, c->gb3, dh, p, c->w3, B, POOLED, HID));
         KTIME("conv2 bwd (pool,relu) dx+dw", 2 * B * FLOP_CONV2,
-              k_conv3x3_relu_maxpool_backward(k, da1, c->gw2, c->gb2, dp, am, a2, a1, c->w2, B,
+              k_conv3x3_relu_maxpool_backward(k, da1, c->gw2, c->gb2, dp, am, p, a1, c->w2, B,
                                               C1, C2, 28, 28));
         KTIME("conv2 bwd (pool,relu) dx", B * FLOP_CONV2,
-              k_conv3x3_relu_maxpool_backward(k, da1, NULL, NULL, dp, am, a2, a1, c->w2, B, C1,
+              k_conv3x3_relu_maxpool_backward(k, da1, NULL, NULL, dp, am, p, a1, c->w2, B, C1,
                                               C2, 28, 28));
         KTIME("conv1 bwd (relu) dw", B * FLOP_CONV1,
               k_conv3x3_relu_backward(k, NULL, c->gw1, c->gb1, da1, a1, x, c->w1, B, 1, C1, 28,

@@ -334,7 +334,7 @@ static void staged_case(size_t n, size_t ci, size_t co, size_t h, size_t w)
             kctx *k = th ? k2 : k1;
             float *dx1 = frand(xl), *dw1 = fcopy(dw0, wl), *db1 = fcopy(db0, co);
             if (variant)
-                k_conv3x3_relu_maxpool_backward(k, dx1, dw1, db1, gp, am, a, x, wt, n, ci, co,
+                k_conv3x3_relu_maxpool_backward(k, dx1, dw1, db1, gp, am, pooled, x, wt, n, ci, co,
                                                 h, w);
             else
                 k_conv3x3_relu_backward(k, dx1, dw1, db1, g, a, x, wt, n, ci, co, h, w);
@@ -353,7 +353,7 @@ static void staged_case(size_t n, size_t ci, size_t co, size_t h, size_t w)
             /* input gradient only */
             float *dx3 = frand(xl);
             if (variant)
-                k_conv3x3_relu_maxpool_backward(k, dx3, NULL, NULL, gp, am, a, x, wt, n, ci,
+                k_conv3x3_relu_maxpool_backward(k, dx3, NULL, NULL, gp, am, pooled, x, wt, n, ci,
                                                 co, h, w);
             else
                 k_conv3x3_relu_backward(k, dx3, NULL, NULL, g, a, x, wt, n, ci, co, h, w);
