@@ -33,6 +33,10 @@
 
 #include "checked.h"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 /* ---- 16-lane float vectors: GCC/Clang vector extension, or plain arrays ---------- */
 
 #define VL 16
@@ -69,6 +73,20 @@ static inline vf vkeep_positive(vf v, vf m)
 {
     const vf z = vset1(0.0f);
     return (vf)((vi)v & (vi)(m > z));
+}
+/* bitwise or; all bits zero */
+static inline vf vor(vf a, vf b) { return (vf)((vi)a | (vi)b); }
+static inline int vzero(vf v)
+{
+#if defined(__AVX512F__)
+    return _mm512_test_epi32_mask((__m512i)v, (__m512i)v) == 0;
+#else
+    unsigned u[VL], acc = 0;
+    memcpy(u, &v, sizeof u);
+    for (int i = 0; i < VL; i++)
+        acc |= u[i];
+    return acc == 0;
+#endif
 }
 /* 2x2 max pool of 16 windows at a time (pool_row) */
 #define HAVE_VECTOR_POOL 1
@@ -157,6 +175,26 @@ static inline vf vkeep_positive(vf v, vf m)
     for (int i = 0; i < VL; i++)
         v.f[i] = m.f[i] > 0.0f ? v.f[i] : 0.0f;
     return v;
+}
+static inline vf vor(vf a, vf b)
+{
+    vf r;
+    for (int i = 0; i < VL; i++) {
+        unsigned ua, ub;
+        memcpy(&ua, &a.f[i], sizeof ua);
+        memcpy(&ub, &b.f[i], sizeof ub);
+        ua |= ub;
+        memcpy(&r.f[i], &ua, sizeof ua);
+    }
+    return r;
+}
+static inline int vzero(vf v)
+{
+    unsigned u[VL], acc = 0;
+    memcpy(u, v.f, sizeof u);
+    for (int i = 0; i < VL; i++)
+        acc |= u[i];
+    return acc == 0;
 }
 #endif
 
@@ -1068,8 +1106,9 @@ static void stage_dy(float *restrict dst, const conv_bwd_job *j, size_t img)
 static size_t pooled_task_need(size_t ci, size_t co, size_t h, size_t w)
 {
     const size_t cip = round_up(ci, VL), plane = (h + 2) * (w + 2) * cip;
-    /* + VL: the compaction of the hits may write up to VL elements past the last one */
-    return 2 * round_up(plane, VL) + 2 * round_up(co * (h / 2) * (w / 2) + VL, VL);
+    /* hits (gradient, position) and windows (class, gradient); + VL: the compaction of
+     * the hits may write up to VL elements past the last one */
+    return 2 * round_up(plane, VL) + 4 * round_up(co * (h / 2) * (w / 2) + VL, VL);
 }
 
 static int pooled_fits(const kctx *k, size_t ci, size_t co, size_t h, size_t w)
@@ -1115,47 +1154,74 @@ static void pooled_dw_tile2(float *out, const float *xc, const uint32_t *pos, co
     pooled_dw_tile(out, xc, pos, g, n, cip, rs, 2);
 }
 
-/* dxc[pos[e] + (p-1, t-1)][v*16 ..] += wt[p*3+t][v*16 ..] * g[e] for e < n in order,
- * the 9 * NV weight vectors held in registers. wt: (9, cip) rows of one channel o. */
-static inline void pooled_dx_tile(float *restrict dxc, const float *restrict wt,
-                                  const uint32_t *restrict pos, const float *restrict g,
-                                  size_t n, size_t cip, size_t rs, const int NV)
+/* acc[(DR + p) * 4 + DC + t] += wT[o][p*3 + t][c0 ..] * g for the n maxima (o, g) of
+ * one window whose offset in the window is (DR, DC): their 3x3 footprints in the 4x4
+ * patch around the window. wt: wT + c0, cip floats per tap. */
+static inline void patch_class(vf acc[16], const float *restrict wt, size_t cip,
+                               const uint8_t *restrict os, const float *restrict gs, size_t n,
+                               const int DR, const int DC)
 {
-    vf wv[9][2];
-    for (int t = 0; t < 9; t++)
-        for (int v = 0; v < NV; v++)
-            wv[t][v] = vload(wt + t * cip + v * VL);
     for (size_t e = 0; e < n; e++) {
-        float *c = dxc + (size_t)pos[e] * cip - rs - cip;
-        const vf gv = vset1(g[e]);
+        const float *wo = wt + (size_t)os[e] * 9 * cip;
+        const vf gv = vset1(gs[e]);
         for (int p = 0; p < 3; p++)
             for (int t = 0; t < 3; t++)
-                for (int v = 0; v < NV; v++) {
-                    float *d = c + p * rs + t * cip + v * VL;
-                    vstore(d, vfma(vload(d), wv[p * 3 + t][v], gv));
-                }
+                acc[(DR + p) * 4 + DC + t] =
+                    vfma(acc[(DR + p) * 4 + DC + t], vload(wo + (size_t)(p * 3 + t) * cip), gv);
     }
 }
 
-static void pooled_dx_tile1(float *dxc, const float *wt, const uint32_t *pos, const float *g,
-                            size_t n, size_t cip, size_t rs)
+/* dL/dx of one image through the pool, window by window: the non-zero maxima of the
+ * window's channels, grouped by their offset in the window, add their kernels into a
+ * 4x4 patch of 16 channels held in registers, which is then added to dxc (channel-last,
+ * padded: patch row r is padded row 2i + r). Patches overlap by one row and column and
+ * are added in window order. wcls, wgv: per channel and window (pooled_hits). */
+static void pooled_dx(float *restrict dxc, const float *restrict wT, const uint32_t *wcls,
+                      const float *wgv, size_t co, size_t cip, size_t ho, size_t wo, size_t pw)
 {
-    pooled_dx_tile(dxc, wt, pos, g, n, cip, rs, 1);
-}
-
-static void pooled_dx_tile2(float *dxc, const float *wt, const uint32_t *pos, const float *g,
-                            size_t n, size_t cip, size_t rs)
-{
-    pooled_dx_tile(dxc, wt, pos, g, n, cip, rs, 2);
+    const size_t nw = ho * wo;
+    uint8_t os[4][CAP_C];
+    float gs[4][CAP_C];
+    for (size_t win = 0; win < nw; win++) {
+        size_t cnt[4] = {0, 0, 0, 0};
+        for (size_t o = 0; o < co; o++) {
+            const float g = wgv[o * nw + win];
+            if (g == 0.0f)
+                continue; /* masked by the ReLU, or a zero gradient: adds nothing */
+            const size_t c = wcls[o * nw + win] & 3u;
+            os[c][cnt[c]] = (uint8_t)o;
+            gs[c][cnt[c]++] = g;
+        }
+        if (cnt[0] + cnt[1] + cnt[2] + cnt[3] == 0)
+            continue;
+        const size_t i = win / wo, jj = win % wo;
+        float *d0 = dxc + (2 * i * pw + 2 * jj) * cip;
+        for (size_t c0 = 0; c0 < cip; c0 += VL) {
+            vf acc[16];
+            for (int q = 0; q < 16; q++)
+                acc[q] = vset1(0.0f);
+            patch_class(acc, wT + c0, cip, os[0], gs[0], cnt[0], 0, 0);
+            patch_class(acc, wT + c0, cip, os[1], gs[1], cnt[1], 0, 1);
+            patch_class(acc, wT + c0, cip, os[2], gs[2], cnt[2], 1, 0);
+            patch_class(acc, wT + c0, cip, os[3], gs[3], cnt[3], 1, 1);
+            for (size_t r = 0; r < 4; r++)
+                for (size_t c = 0; c < 4; c++) {
+                    float *d = d0 + (r * pw + c) * cip + c0;
+                    vstore(d, vadd(vload(d), acc[r * 4 + c]));
+                }
+        }
+    }
 }
 
 /* The hits of channel ch of image img: hg the routed, masked gradient, hp its position
  * in the channel-last padded plane, in q (row-major) order: of each pair of rows, the
  * windows whose maximum is in the upper row first. May write up to VL entries past
- * the last hit. The offset in each window is decoded without leaving the window, as in
+ * the last hit. Zero gradients are left out (they add nothing); returns the count.
+ * If wcls, also per window in window order: wcls the offset class
+ * 2*dr + dc of the maximum in its window, wgv its gradient. hg may be NULL. The offset in each window is decoded without leaving the window, as in
  * stage_dy, so a stray argmax cannot make this read outside the image. */
-static void pooled_hits(float *restrict hg, uint32_t *restrict hp, const conv_bwd_job *j,
-                        size_t img, size_t ch)
+static size_t pooled_hits(float *restrict hg, uint32_t *restrict hp, uint32_t *restrict wcls,
+                          float *restrict wgv, const conv_bwd_job *j, size_t img, size_t ch)
 {
     const size_t co = j->co, h = j->g.h, w = j->g.w, ho = h / 2, wo = w / 2, pw = w + 2;
     const size_t base = (img * co + ch) * h * w; /* flat index of the plane's (0, 0) */
@@ -1193,7 +1259,17 @@ static void pooled_hits(float *restrict hg, uint32_t *restrict hp, const conv_bw
                 const __m512i pos = _mm512_add_epi32(
                     _mm512_add_epi32(_mm512_set1_epi32((int)((2 * i + 1) * pw + 1 + 2 * j0)), lane2),
                     _mm512_add_epi32(_mm512_mullo_epi32(dr, _mm512_set1_epi32((int)pw)), dc));
-                const __mmask16 take = (__mmask16)(km & (pass ? lower : (__mmask16)~lower));
+                if (wcls && pass == 0) {
+                    /* class dr * 2 + dc per window */
+                    _mm512_mask_storeu_epi32(wcls + e0, km,
+                                             _mm512_add_epi32(_mm512_add_epi32(dr, dr), dc));
+                    _mm512_mask_storeu_ps(wgv + e0, km, g);
+                }
+                if (!hg)
+                    continue;
+                const __mmask16 nz = _mm512_cmp_ps_mask(g, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+                const __mmask16 take =
+                    (__mmask16)(km & nz & (pass ? lower : (__mmask16)~lower));
                 _mm512_storeu_ps(hg + nh, _mm512_maskz_compress_ps(take, g));
                 _mm512_storeu_si512((void *)(hp + nh), _mm512_maskz_compress_epi32(take, pos));
                 nh += (size_t)__builtin_popcount((unsigned)take);
@@ -1208,11 +1284,18 @@ static void pooled_hits(float *restrict hg, uint32_t *restrict hp, const conv_bw
                 float gv = gp[e];
                 if (msk)
                     gv = keep_if_positive(gv, msk[e]);
+                if (wcls && pass == 0) {
+                    wcls[e] = (uint32_t)(2 * dr + dc);
+                    wgv[e] = gv;
+                }
+                if (!hg)
+                    continue;
                 hg[nh] = gv;
                 hp[nh] = (uint32_t)((2 * i + dr + 1) * pw + 2 * jj + dc + 1);
-                nh += dr == pass;
+                nh += (dr == pass) & (gv != 0.0f);
             }
 #endif
+    return nh;
 }
 
 /* One image of the pooled backward: hits, then dx and the dw/db partial sums in the
@@ -1224,25 +1307,23 @@ static void pooled_bwd_image(const conv_bwd_job *j, float *scratch, size_t img, 
     const size_t ho = h / 2, wo = w / 2, cip = round_up(ci, VL);
     const size_t pw = w + 2, rs = pw * cip, plane = (h + 2) * rs;
     float *xc = scratch, *dxc = scratch + round_up(plane, VL);
+    const size_t nlist = round_up(co * ho * wo + VL, VL);
     float *hg = dxc + round_up(plane, VL);
-    uint32_t *hp = (uint32_t *)(void *)(hg + round_up(co * ho * wo + VL, VL));
+    uint32_t *hp = (uint32_t *)(void *)(hg + nlist);
+    uint32_t *wcls = (uint32_t *)(void *)(hg + 2 * nlist);
+    float *wgv = hg + 3 * nlist;
 
+    size_t nhit[CAP_C];
     for (size_t ch = 0; ch < co; ch++)
-        pooled_hits(hg + ch * ho * wo, hp + ch * ho * wo, j, img, ch);
-    const size_t nhits = ho * wo;
+        nhit[ch] = pooled_hits(j->want_dw ? hg + ch * ho * wo : NULL, hp + ch * ho * wo,
+                               j->dx ? wcls + ch * ho * wo : NULL, wgv + ch * ho * wo, j, img,
+                               ch);
+    const size_t nhits = ho * wo; /* room per channel */
 
     if (j->dx) {
-        /* dxc[p][c] += w[o][c][tap] * g over o, hits, taps; wT[o][tap][c] in j->wf */
+        /* wT[o][tap][c] in j->wf */
         memset(dxc, 0, plane * sizeof(float));
-        for (size_t o = 0; o < co; o++)
-            for (size_t c0 = 0; c0 < cip; c0 += 2 * VL) {
-                if (cip - c0 >= 2 * VL)
-                    pooled_dx_tile2(dxc + c0, j->wf + o * 9 * cip + c0, hp + o * nhits,
-                                    hg + o * nhits, nhits, cip, rs);
-                else
-                    pooled_dx_tile1(dxc + c0, j->wf + o * 9 * cip + c0, hp + o * nhits,
-                                    hg + o * nhits, nhits, cip, rs);
-            }
+        pooled_dx(dxc, j->wf, wcls, wgv, co, cip, ho, wo, pw);
         float *dximg = j->dx + img * ci * hw;
         for (size_t c = 0; c < ci; c++)
             for (size_t r = 0; r < h; r++)
@@ -1265,16 +1346,18 @@ static void pooled_bwd_image(const conv_bwd_job *j, float *scratch, size_t img, 
         for (size_t c0 = 0; c0 < cip; c0 += 2 * VL) {
             const int nv = cip - c0 >= 2 * VL ? 2 : 1;
             if (nv == 2)
-                pooled_dw_tile2(tile, xc + c0, hp + o * nhits, hg + o * nhits, nhits, cip, rs);
+                pooled_dw_tile2(tile, xc + c0, hp + o * nhits, hg + o * nhits, nhit[o], cip,
+                                rs);
             else
-                pooled_dw_tile1(tile, xc + c0, hp + o * nhits, hg + o * nhits, nhits, cip, rs);
+                pooled_dw_tile1(tile, xc + c0, hp + o * nhits, hg + o * nhits, nhit[o], cip,
+                                rs);
             /* slot[(c*9 + tap)][o] */
             for (size_t t = 0; t < 9; t++)
                 for (size_t l = 0; l < (size_t)nv * VL && c0 + l < ci; l++)
                     slot[((c0 + l) * 9 + t) * cop + o] = tile[t * nv * VL + l];
         }
         float s = 0.0f;
-        for (size_t e = 0; e < nhits; e++)
+        for (size_t e = 0; e < nhit[o]; e++)
             s += hg[o * nhits + e];
         slot[ci * 9 * cop + o] = s;
     }
@@ -1715,6 +1798,13 @@ static inline void lin_fwd_tile(float *y, const float *x, const float *w, const 
         vf xv[LF_RN];
         for (int r = 0; r < RN; r++)
             xv[r] = vload(xr[r] + i);
+        /* inputs of exactly +0 (most of a ReLU + pool output) add exact zeros: skip them
+         * (the sums are bit-identical, and the same for every batch size) */
+        vf any = xv[0];
+        for (int r = 1; r < RN; r++)
+            any = vor(any, xv[r]);
+        if (vzero(any))
+            continue;
         for (int c = 0; c < LF_RO; c++) {
             vf wv = vload(wr[c] + i);
             for (int r = 0; r < RN; r++)
@@ -1795,7 +1885,7 @@ void k_linear_forward(kctx *k, float *y, const float *x, const float *w, const f
  * r >= nr are clamped to row 0 and not stored. */
 static inline void lin_bwd_tile(float *dst, size_t ds, const float *a, size_t ars, size_t ass,
                                 const float *bm, size_t bs, size_t len, size_t nr, int add,
-                                const int NV)
+                                const int NV, const int skip_zero)
 {
     vf acc[LB_R][LB_NV];
     const float *ar[LB_R];
@@ -1808,6 +1898,14 @@ static inline void lin_bwd_tile(float *dst, size_t ds, const float *a, size_t ar
         vf bv[LB_NV];
         for (int v = 0; v < NV; v++)
             bv[v] = vload(bm + s * bs + v * VL);
+        if (skip_zero) {
+            /* rows of exact +0 (ReLU outputs) add exact zeros: skip them */
+            vf any = bv[0];
+            for (int v = 1; v < NV; v++)
+                any = vor(any, bv[v]);
+            if (vzero(any))
+                continue;
+        }
         for (int r = 0; r < LB_R; r++) {
             vf av = vset1(ar[r][s * ass]);
             for (int v = 0; v < NV; v++)
@@ -1839,11 +1937,11 @@ static void lin_bwd_task(void *arg, size_t t)
                 const float *a = j->dy + n0 * out;
                 if (iv - i0 == LB_COLS)
                     lin_bwd_tile(j->dx + n0 * in + i0, in, a, out, 1, j->w + i0, in, out, nr,
-                                 0, LB_NV);
+                                 0, LB_NV, 0);
                 else
                     for (size_t i = i0; i < iv; i += VL)
                         lin_bwd_tile(j->dx + n0 * in + i, in, a, out, 1, j->w + i, in, out,
-                                     nr, 0, 1);
+                                     nr, 0, 1, 0);
                 for (size_t r = 0; r < nr; r++)
                     for (size_t i = iv; i < i1; i++) {
                         float s = 0.0f;
@@ -1860,11 +1958,11 @@ static void lin_bwd_task(void *arg, size_t t)
                 const float *a = j->dy + o0;
                 if (iv - i0 == LB_COLS)
                     lin_bwd_tile(j->dw + o0 * in + i0, in, a, 1, out, j->x + i0, in, n, nr, 1,
-                                 LB_NV);
+                                 LB_NV, 1);
                 else
                     for (size_t i = i0; i < iv; i += VL)
                         lin_bwd_tile(j->dw + o0 * in + i, in, a, 1, out, j->x + i, in, n, nr,
-                                     1, 1);
+                                     1, 1, 1);
                 for (size_t r = 0; r < nr; r++)
                     for (size_t i = iv; i < i1; i++) {
                         float s = 0.0f;
