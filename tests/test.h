@@ -1,6 +1,8 @@
 /* test.h - the unit-test harness: tests are functions run with RUN(); a test fails
- * if any CHECK in it fails. TEST_END() prints "N passed, N failed" and returns the
- * process status (non-zero if anything failed or nothing ran). */
+ * if any CHECK in it fails, and counts as skipped (neither passed nor failed) if it
+ * calls SKIP() before any check failed. TEST_END() prints the skipped count to stderr,
+ * then "N passed, N failed" and returns the process status (non-zero if anything
+ * failed or nothing ran). */
 #ifndef MNISTSEC_TEST_H
 #define MNISTSEC_TEST_H
 
@@ -8,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static int test_passed, test_failed, test_cur_failed;
+static int test_passed, test_failed, test_skipped, test_cur_failed, test_cur_skipped;
 
 #define CHECK(cond, ...)                                                                   \
     do {                                                                                   \
@@ -20,11 +22,24 @@ static int test_passed, test_failed, test_cur_failed;
         }                                                                                  \
     } while (0)
 
+/* Marks the running test as skipped, with a reason on stderr; the caller returns. */
+#define SKIP(...)                                                                          \
+    do {                                                                                   \
+        test_cur_skipped = 1;                                                              \
+        fprintf(stderr, "  skipped: ");                                                    \
+        fprintf(stderr, __VA_ARGS__);                                                      \
+        fputc('\n', stderr);                                                               \
+    } while (0)
+
 #define RUN(fn)                                                                            \
     do {                                                                                   \
         test_cur_failed = 0;                                                               \
+        test_cur_skipped = 0;                                                              \
         fn();                                                                              \
-        if (test_cur_failed) {                                                             \
+        if (test_cur_skipped && !test_cur_failed) {                                        \
+            test_skipped++;                                                                \
+            fprintf(stderr, "skip %s\n", #fn);                                             \
+        } else if (test_cur_failed) {                                                      \
             test_failed++;                                                                 \
             fprintf(stderr, "FAIL %s\n", #fn);                                             \
         } else {                                                                           \
@@ -35,6 +50,8 @@ static int test_passed, test_failed, test_cur_failed;
 
 #define TEST_END()                                                                         \
     do {                                                                                   \
+        if (test_skipped)                                                                  \
+            fprintf(stderr, "%d skipped\n", test_skipped);                                 \
         printf("%d passed, %d failed\n", test_passed, test_failed);                        \
         return (test_failed || !test_passed) ? 1 : 0;                                      \
     } while (0)

@@ -784,7 +784,7 @@ static void test_real_mnist(void)
 {
     const char *dir = getenv("MNIST_DIR");
     if (!dir || !dir[0]) {
-        fprintf(stderr, "  skipped: MNIST_DIR not set\n");
+        SKIP("MNIST_DIR not set");
         return;
     }
     static const size_t want_train[10] = {5923, 6742, 5958, 6131, 5842,
@@ -798,7 +798,7 @@ static void test_real_mnist(void)
         ms_status st = dataset_load(&ds, dir, splits[s], 0, &err);
         double dt = now_sec() - t0;
         if (st == MS_ENOINPUT && s == 0) {
-            fprintf(stderr, "  skipped: MNIST_DIR=%s holds no MNIST (%s)\n", dir, err.msg);
+            SKIP("MNIST_DIR=%s holds no MNIST (%s)", dir, err.msg);
             return;
         }
         CHECK(st == MS_OK, "%s", err.msg);
