@@ -76,5 +76,11 @@ void k_linear_forward(kctx *k, float *y, const float *x, const float *w, const f
  * dw and db may both be NULL to skip the parameter gradients. */
 void k_linear_backward(kctx *k, float *dx, float *dw, float *db, const float *dy,
                        const float *x, const float *w, size_t n, size_t in, size_t out);
+/* k_linear_backward where x is a ReLU output (x >= 0) and dx is wanted before that ReLU:
+ * dx = (dy W) * [x > 0]. Rows whose inputs are all zero in a block of columns cost
+ * nothing there; every other value is the same as k_linear_backward's. */
+void k_linear_relu_input_backward(kctx *k, float *dx, float *dw, float *db, const float *dy,
+                                  const float *x, const float *w, size_t n, size_t in,
+                                  size_t out);
 
 #endif

@@ -205,7 +205,9 @@ void cnn_backward(cnn *m, const float *dlogits, float *dx, int param_grads)
     }
     k_linear_backward(m->k, m->dh, gw4, gb4, dlogits, m->h, m->w4, n, CNN_HIDDEN, CNN_CLASSES);
     relu_backward(m->dh, m->dh, m->h, n * CNN_HIDDEN);
-    k_linear_backward(m->k, m->dp, gw3, gb3, m->dh, m->p, m->w3, n, CNN_POOLED, CNN_HIDDEN);
+    /* dp is masked by [p > 0] (p = max of ReLU outputs), as conv2's backward does again */
+    k_linear_relu_input_backward(m->k, m->dp, gw3, gb3, m->dh, m->p, m->w3, n, CNN_POOLED,
+                                 CNN_HIDDEN);
     /* pool backward and conv2's ReLU mask are applied per image while conv2's backward
      * stages its dy (da2 is not written); likewise conv1's ReLU mask for da1 */
     k_conv3x3_relu_maxpool_backward(m->k, need_conv1 ? m->da1 : NULL, gw2, gb2, m->dp,

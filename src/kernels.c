@@ -17,6 +17,15 @@
  *    dx[c][q] = sum_{o,p,t} w[o][c][2-p][2-t] dy[o][q + p*S + t];
  *  - dL/dw[o][k] = sum_q dy[o][q] x[c][q + off(k)]: dy is transposed to (Q, Co) so
  *    the tile is 6 rows k x 64 channels o, reduced over q in order.
+ * A conv followed by ReLU and a 2x2 max pool (conv2 of the network) has faster paths:
+ *  - forward by Winograd F(2x2, 3x3), one tile per pool window, with bias, ReLU and the
+ *    pool applied in registers (wg_*): 16 instead of 36 multiply-adds per window and
+ *    channel pair;
+ *  - backward from the window maxima only (pooled_*): dL/dw from per-channel lists of
+ *    the non-zero routed gradients (bit-identical to the dense kernel), dL/dx window by
+ *    window in a 4x4 register patch. After ReLU and pooling most windows carry no
+ *    gradient at all, so this is several times less work than the dense kernel.
+ * Linear layers skip input vectors that are exactly zero (the sums are unchanged).
  *
  * Determinism. Work is split into items (images, channel blocks, column blocks) whose
  * shape depends only on the problem, never on the thread count; each output element is
@@ -1831,6 +1840,7 @@ typedef struct {
     const float *x, *w, *b, *dy;
     size_t n, in, out, nnb, nob, nitems;
     int relu;
+    int dx_relu; /* backward: dx times [x > 0] (x is a ReLU output) */
     atomic_size_t next;
 } lin_job;
 
@@ -1879,6 +1889,7 @@ void k_linear_forward(kctx *k, float *y, const float *x, const float *w, const f
 #define LB_R 6  /* rows (images for dx, outputs for dw) per backward tile */
 #define LB_NV 4 /* vectors of inputs per backward tile */
 #define LB_COLS (LB_NV * VL)
+#define LB_CAP_OUT 256 /* largest out for the masked dx path */
 
 /* acc[r][v] = sum_{s < len} a[r*ars + s*ass] * bm[s*bs + v*16 ..], i.e. rows of
  * coefficients a times rows of bm; stored (or added if add) to dst[r*ds + v*16]. Rows
@@ -1919,6 +1930,44 @@ static inline void lin_bwd_tile(float *dst, size_t ds, const float *a, size_t ar
         }
 }
 
+/* dx[m][i0 .. i0 + LB_COLS) = (sum_o dy[m][o] w[o][..]) * [x[m][..] > 0] for every
+ * image m: rows whose inputs are all zero there get zeros without any arithmetic, the
+ * others go through lin_bwd_tile in groups of LB_R (gathered), so each computed value
+ * is the same as in the unmasked path. */
+static void lin_bwd_dx_relu(const lin_job *j, size_t i0)
+{
+    const size_t n = j->n, in = j->in, out = j->out;
+    float a[LB_R * LB_CAP_OUT], d[LB_R * LB_COLS];
+    size_t act[LB_R], na = 0;
+    for (size_t m = 0; m <= n; m++) {
+        if (m < n) {
+            const float *xr = j->x + m * in + i0;
+            vf any = vload(xr);
+            for (int v = 1; v < LB_NV; v++)
+                any = vor(any, vload(xr + v * VL));
+            if (vzero(any)) {
+                memset(j->dx + m * in + i0, 0, LB_COLS * sizeof(float));
+                continue;
+            }
+            memcpy(a + na * out, j->dy + m * out, out * sizeof(float));
+            act[na++] = m;
+            if (na < LB_R)
+                continue;
+        }
+        if (na == 0)
+            break;
+        lin_bwd_tile(d, LB_COLS, a, out, 1, j->w + i0, in, out, na, 0, LB_NV, 0);
+        for (size_t r = 0; r < na; r++) {
+            const float *xr = j->x + act[r] * in + i0;
+            float *dr = j->dx + act[r] * in + i0;
+            for (int v = 0; v < LB_NV; v++)
+                vstore(dr + v * VL, vkeep_positive(vload(d + r * LB_COLS + (size_t)v * VL),
+                                                   vload(xr + v * VL)));
+        }
+        na = 0;
+    }
+}
+
 static void lin_bwd_task(void *arg, size_t t)
 {
     (void)t;
@@ -1930,8 +1979,10 @@ static void lin_bwd_task(void *arg, size_t t)
             break;
         size_t i0 = item * LB_COLS, i1 = i0 + LB_COLS < in ? i0 + LB_COLS : in;
         size_t iv = i0 + (i1 - i0) / VL * VL; /* end of whole vectors */
-        /* dx[n][i] = sum_o dy[n][o] w[o][i] */
-        if (j->dx) {
+        /* dx[n][i] = sum_o dy[n][o] w[o][i] [* (x[n][i] > 0)] */
+        if (j->dx && j->dx_relu && iv - i0 == LB_COLS && iv == i1 && out <= LB_CAP_OUT) {
+            lin_bwd_dx_relu(j, i0);
+        } else if (j->dx) {
             for (size_t n0 = 0; n0 < n; n0 += LB_R) {
                 size_t nr = n - n0 < LB_R ? n - n0 : LB_R;
                 const float *a = j->dy + n0 * out;
@@ -1949,6 +2000,11 @@ static void lin_bwd_task(void *arg, size_t t)
                             s += j->dy[(n0 + r) * out + o] * j->w[o * in + i];
                         j->dx[(n0 + r) * in + i] = s;
                     }
+                if (j->dx_relu)
+                    for (size_t r = 0; r < nr; r++)
+                        for (size_t i = i0; i < i1; i++)
+                            j->dx[(n0 + r) * in + i] =
+                                keep_if_positive(j->dx[(n0 + r) * in + i], j->x[(n0 + r) * in + i]);
             }
         }
         /* dw[o][i] += sum_n dy[n][o] x[n][i] */
@@ -1975,8 +2031,26 @@ static void lin_bwd_task(void *arg, size_t t)
     }
 }
 
+static void linear_backward(kctx *k, float *dx, float *dw, float *db, const float *dy,
+                            const float *x, const float *w, size_t n, size_t in, size_t out,
+                            int dx_relu);
+
 void k_linear_backward(kctx *k, float *dx, float *dw, float *db, const float *dy,
                        const float *x, const float *w, size_t n, size_t in, size_t out)
+{
+    linear_backward(k, dx, dw, db, dy, x, w, n, in, out, 0);
+}
+
+void k_linear_relu_input_backward(kctx *k, float *dx, float *dw, float *db, const float *dy,
+                                  const float *x, const float *w, size_t n, size_t in,
+                                  size_t out)
+{
+    linear_backward(k, dx, dw, db, dy, x, w, n, in, out, 1);
+}
+
+static void linear_backward(kctx *k, float *dx, float *dw, float *db, const float *dy,
+                            const float *x, const float *w, size_t n, size_t in, size_t out,
+                            int dx_relu)
 {
     if (n == 0)
         return;
@@ -1999,6 +2073,7 @@ void k_linear_backward(kctx *k, float *dx, float *dw, float *db, const float *dy
     j.n = n;
     j.in = in;
     j.out = out;
+    j.dx_relu = dx_relu;
     j.nitems = (in + LB_COLS - 1) / LB_COLS;
     atomic_init(&j.next, 0);
     run_slots(k, lin_bwd_task, &j, j.nitems);

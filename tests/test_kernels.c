@@ -484,14 +484,61 @@ static void linear_case(size_t n, size_t in, size_t out)
     free(db2), free(dx3);
 }
 
+/* Inputs like a ReLU + pool output: most 16-float blocks zero, the rest half zero.
+ * The zero-skipping paths give the same values as dense work would: forward rows
+ * alone equal the batch, the ReLU-input backward equals the plain backward with dx
+ * masked by [x > 0], bit for bit, on both thread counts. */
+static void sparse_linear_case(size_t n, size_t in, size_t out)
+{
+    char name[96];
+    float *x = frand(n * in), *w = frand(out * in), *b = frand(out), *dy = frand(n * out);
+    for (size_t i = 0; i < n * in; i++) {
+        if (rng_below(&rng, 3) != 0 && (i / 16) % 5 != 0)
+            x[i] = 0.0f;
+        else
+            x[i] = fabsf(x[i]) * (float)rng_below(&rng, 2);
+    }
+    float *y = fvec(n * out), *yrow = fvec(out), *yr = fvec(n * out);
+    k_linear_forward(k2, y, x, w, b, n, in, out, 1);
+    linear_forward(yr, x, w, b, n, in, out);
+    relu_forward(yr, yr, n * out);
+    snprintf(name, sizeof name, "sparse linear fwd n%zu in%zu out%zu", n, in, out);
+    check_close(name, y, yr, n * out, (double)in);
+    for (size_t m = 0; m < n; m++) {
+        k_linear_forward(k1, yrow, x + m * in, w, b, 1, in, out, 1);
+        check_same("sparse linear fwd: one row alone equals the batch", yrow, y + m * out,
+                   out * sizeof(float));
+    }
+    float *dxe = fvec(n * in), *dwe = fvec(out * in), *dbe = fvec(out);
+    k_linear_backward(k1, dxe, dwe, dbe, dy, x, w, n, in, out);
+    for (size_t i = 0; i < n * in; i++)
+        if (!(x[i] > 0.0f))
+            dxe[i] = 0.0f;
+    for (int th = 0; th < 2; th++) {
+        float *dx = frand(n * in), *dw = fvec(out * in), *db = fvec(out);
+        k_linear_relu_input_backward(th ? k2 : k1, dx, dw, db, dy, x, w, n, in, out);
+        snprintf(name, sizeof name, "relu-input linear bwd n%zu in%zu out%zu t%d", n, in, out,
+                 th + 1);
+        CHECK(memcmp(dx, dxe, n * in * sizeof(float)) == 0, "%s: dx differs", name);
+        CHECK(memcmp(dw, dwe, out * in * sizeof(float)) == 0, "%s: dw differs", name);
+        CHECK(memcmp(db, dbe, out * sizeof(float)) == 0, "%s: db differs", name);
+        free(dx), free(dw), free(db);
+    }
+    free(x), free(w), free(b), free(dy), free(y), free(yrow), free(yr), free(dxe), free(dwe);
+    free(dbe);
+}
+
 static void test_linear(void)
 {
     static const size_t ns[] = {1, 3, 5, 64}, ins[] = {12544, 37, 64, 100},
                         outs[] = {128, 10, 3};
     for (size_t a = 0; a < 4; a++)
         for (size_t b = 0; b < 4; b++)
-            for (size_t c = 0; c < 3; c++)
+            for (size_t c = 0; c < 3; c++) {
                 linear_case(ns[a], ins[b], outs[c]);
+                sparse_linear_case(ns[a], ins[b], outs[c]);
+            }
+    sparse_linear_case(7, 12544, 300); /* out beyond the gathered path: plain loops */
 }
 
 /* ---- thread pool ------------------------------------------------------------------ */
