@@ -1804,14 +1804,13 @@ static inline void lin_fwd_tile(float *y, const float *x, const float *w, const 
             acc[r][c] = vset1(0.0f);
     const size_t iv = in / VL * VL;
     for (size_t i = 0; i < iv; i += VL) {
-        vf xv[LF_RN];
-        for (int r = 0; r < RN; r++)
+        vf xv[LF_RN], any = vset1(0.0f);
+        for (int r = 0; r < RN; r++) {
             xv[r] = vload(xr[r] + i);
+            any = vor(any, xv[r]);
+        }
         /* inputs of exactly +0 (most of a ReLU + pool output) add exact zeros: skip them
          * (the sums are bit-identical, and the same for every batch size) */
-        vf any = xv[0];
-        for (int r = 1; r < RN; r++)
-            any = vor(any, xv[r]);
         if (vzero(any))
             continue;
         for (int c = 0; c < LF_RO; c++) {
