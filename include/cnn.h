@@ -56,7 +56,9 @@ typedef struct {
     uint32_t *argmax;                   /* (N, 64, 14, 14) */
     size_t batch;                       /* N of the last forward */
 
-    int reference; /* 1: use the reference ops of layers.h (for tests) */
+    int reference;  /* 1: use the reference ops of layers.h (for tests) */
+    int keep_conv2; /* 1: keep conv2's output a2 for cnn_activation (off by default: the
+                     * fast path does not need it, and writing it costs time) */
     kctx *k;
 } cnn;
 
@@ -84,7 +86,8 @@ void cnn_backward(cnn *m, const float *dlogits, float *dx, int param_grads);
 /* Zeroes m->grads. */
 void cnn_zero_grads(cnn *m);
 
-/* Output of a layer from the last forward, and its per-image size in floats. */
+/* Output of a layer from the last forward, and its per-image size in floats.
+ * CNN_LAYER_CONV2 needs m->keep_conv2 = 1 before the forward (else NULL, size 0). */
 const float *cnn_activation(const cnn *m, cnn_layer layer, size_t *per_image);
 
 /* Checkpoint I/O of the parameters. */

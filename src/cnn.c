@@ -167,7 +167,7 @@ const float *cnn_forward(cnn *m, const float *x, size_t n)
         k_conv3x3_forward(m->k, m->a1, x, m->w1, m->b1, n, 1, CNN_C1, CNN_SIDE, CNN_SIDE, 1);
         /* conv2 + ReLU + pool fused: each image is pooled while it is in cache */
         k_conv3x3_relu_maxpool_forward(m->k, m->a2, m->p, m->argmax, m->a1, m->w2, m->b2, n,
-                                       CNN_C1, CNN_C2, CNN_SIDE, CNN_SIDE);
+                                       CNN_C1, CNN_C2, CNN_SIDE, CNN_SIDE, m->keep_conv2);
         k_linear_forward(m->k, m->h, m->p, m->w3, m->b3, n, CNN_POOLED, CNN_HIDDEN, 1);
         k_linear_forward(m->k, m->z, m->h, m->w4, m->b4, n, CNN_HIDDEN, CNN_CLASSES, 0);
     }
@@ -225,7 +225,10 @@ const float *cnn_activation(const cnn *m, cnn_layer layer, size_t *per_image)
     const float *a = NULL;
     switch (layer) {
     case CNN_LAYER_CONV1: a = m->a1, sz = (size_t)CNN_C1 * CNN_PIXELS; break;
-    case CNN_LAYER_CONV2: a = m->a2, sz = (size_t)CNN_C2 * CNN_PIXELS; break;
+    case CNN_LAYER_CONV2:
+        if (m->reference || m->keep_conv2)
+            a = m->a2, sz = (size_t)CNN_C2 * CNN_PIXELS;
+        break;
     case CNN_LAYER_POOL: a = m->p, sz = CNN_POOLED; break;
     case CNN_LAYER_FC1: a = m->h, sz = CNN_HIDDEN; break;
     case CNN_LAYER_LOGITS: a = m->z, sz = CNN_CLASSES; break;

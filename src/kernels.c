@@ -781,7 +781,7 @@ static inline void store_pair(float *restrict dst, vf lo, vf hi, size_t len)
 
 typedef struct {
     kctx *k;
-    float *y, *p;       /* (N, Co, H, W), (N, Co, H/2, W/2) */
+    float *y, *p;       /* (N, Co, H, W) or NULL (not kept), (N, Co, H/2, W/2) */
     uint32_t *argmax;   /* (N, Co, H/2, W/2) */
     const float *x;     /* (N, Ci, H, W) */
     const float *u;     /* (Co'/8, 16, Ci, 8) */
@@ -825,6 +825,8 @@ static void wg_output(const wg_job *j, const float *restrict M, size_t img, size
                       vusel(gf, ibot, itop);
         store_run(j->p + (plane * th + ty) * tw, mx, tw);
         store_run_u32(j->argmax + (plane * th + ty) * tw, at, tw);
+        if (!j->y)
+            continue;
         float *yr = j->y + (plane * h + 2 * ty) * w;
         store_pair(yr, vzip_lo(a, bb), vzip_hi(a, bb), w);
         store_pair(yr + w, vzip_lo(c, d), vzip_hi(c, d), w);
@@ -905,12 +907,6 @@ static void conv_forward(kctx *k, float *y, const float *x, const float *w, cons
 {
     if (n == 0)
         return;
-#ifdef WG_HAVE
-    if (pool && relu && wg_fits(k, ci, co, h, wd)) {
-        wg_forward(k, y, pool, argmax, x, w, b, n, ci, co, h, wd);
-        return;
-    }
-#endif
     if (!conv_fits(k, ci, co, h, wd)) {
         conv_forward_plain(y, x, w, b, n, ci, co, h, wd, relu);
         if (pool)
@@ -941,8 +937,14 @@ void k_conv3x3_forward(kctx *k, float *y, const float *x, const float *w, const 
 
 void k_conv3x3_relu_maxpool_forward(kctx *k, float *y, float *p, uint32_t *argmax,
                                     const float *x, const float *w, const float *b, size_t n,
-                                    size_t ci, size_t co, size_t h, size_t wd)
+                                    size_t ci, size_t co, size_t h, size_t wd, int keep_y)
 {
+#ifdef WG_HAVE
+    if (wg_fits(k, ci, co, h, wd)) {
+        wg_forward(k, keep_y ? y : NULL, p, argmax, x, w, b, n, ci, co, h, wd);
+        return;
+    }
+#endif
     conv_forward(k, y, x, w, b, n, ci, co, h, wd, 1, p, argmax);
 }
 

@@ -217,7 +217,7 @@ static void bench_kernels(const size_t *threads, size_t nthr, int runs)
         KTIME("conv1 fwd+relu", B * FLOP_CONV1,
               k_conv3x3_forward(k, a1, x, c->w1, c->b1, B, 1, C1, 28, 28, 1));
         KTIME("conv2 fwd+relu+pool", B * FLOP_CONV2,
-              k_conv3x3_relu_maxpool_forward(k, a2, p, am, a1, c->w2, c->b2, B, C1, C2, 28, 28));
+              k_conv3x3_relu_maxpool_forward(k, a2, p, am, a1, c->w2, c->b2, B, C1, C2, 28, 28, 0));
         KTIME("fc1 fwd+relu", B * FLOP_FC1,
               k_linear_forward(k, h, p, c->w3, c->b3, B, POOLED, HID, 1));
         KTIME("fc1 bwd dx+dw", 2 * B * FLOP_FC1,

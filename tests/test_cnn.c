@@ -244,6 +244,23 @@ static void test_fast_matches_reference(void)
     cnn_backward(fast, fast->dz, dx_fast, 0);
     CHECK(memcmp(before, fast->grads, fast->nparams * sizeof(float)) == 0,
           "input-gradient pass changed parameter gradients");
+    /* layer readouts: conv2's output only when kept; then its pool is exactly POOL */
+    size_t per = 1;
+    CHECK(cnn_activation(fast, CNN_LAYER_CONV2, &per) == NULL && per == 0,
+          "conv2 output readable though not kept");
+    fast->keep_conv2 = 1;
+    (void)cnn_forward(fast, x, N);
+    const float *a2 = cnn_activation(fast, CNN_LAYER_CONV2, &per);
+    const float *pool = cnn_activation(fast, CNN_LAYER_POOL, NULL);
+    CHECK(a2 != NULL && per == (size_t)CNN_C2 * CNN_PIXELS, "conv2 readout");
+    if (a2) {
+        float *pp = malloc(N * CNN_POOLED * sizeof(float));
+        uint32_t *am = malloc(N * CNN_POOLED * sizeof(uint32_t));
+        maxpool2x2_forward(pp, am, a2, N, CNN_C2, CNN_SIDE, CNN_SIDE);
+        CHECK(memcmp(pp, pool, N * CNN_POOLED * sizeof(float)) == 0,
+              "POOL readout is not the pool of the CONV2 readout");
+        free(pp), free(am);
+    }
     free(before), free(x), free(dx_ref), free(dx_fast);
     cnn_destroy(ref);
     cnn_destroy(fast);

@@ -281,8 +281,8 @@ static void fused_case(size_t n, size_t ci, size_t co, size_t h, size_t w)
     conv2d_forward(yr, x, wt, b, n, ci, co, h, w);
     relu_forward(yr, yr, yl);
     maxpool2x2_forward(pr, ar, yr, n, co, h, w);
-    k_conv3x3_relu_maxpool_forward(k1, y1, p1, a1, x, wt, b, n, ci, co, h, w);
-    k_conv3x3_relu_maxpool_forward(k2, y2, p2, a2, x, wt, b, n, ci, co, h, w);
+    k_conv3x3_relu_maxpool_forward(k1, y1, p1, a1, x, wt, b, n, ci, co, h, w, 1);
+    k_conv3x3_relu_maxpool_forward(k2, y2, p2, a2, x, wt, b, n, ci, co, h, w, 1);
     snprintf(name, sizeof name, "conv+relu+pool n%zu ci%zu co%zu %zux%zu", n, ci, co, h, w);
     snprintf(nm, sizeof nm, "%s conv", name);
     check_close(nm, y1, yr, yl, ci * 9.0);
@@ -293,6 +293,10 @@ static void fused_case(size_t n, size_t ci, size_t co, size_t h, size_t w)
           "the conv output", name);
     CHECK(memcmp(a1, aown, pl * sizeof(uint32_t)) == 0, "%s: argmax is not the pool's", name);
     check_same(name, y1, y2, yl * sizeof(float));
+    check_same(name, p1, p2, pl * sizeof(float));
+    check_same(name, a1, a2, pl * sizeof(uint32_t));
+    /* without keeping y: the same pool */
+    k_conv3x3_relu_maxpool_forward(k2, y2, p2, a2, x, wt, b, n, ci, co, h, w, 0);
     check_same(name, p1, p2, pl * sizeof(float));
     check_same(name, a1, a2, pl * sizeof(uint32_t));
     free(x), free(wt), free(b), free(yr), free(pr), free(y1), free(p1), free(y2), free(p2);
