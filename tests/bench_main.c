@@ -7,7 +7,10 @@
  *
  * For each thread count (default: 1 and 2) every workload runs once to warm up, then
  * `--runs` times (default 5); the median images/s is reported, with GFLOP/s from the
- * per-image operation counts below. Results go to stdout as a table and to
+ * per-image operation counts below. Those are the counts of direct convolution and
+ * dense matrix products (what PyTorch executes); the Winograd forward and the sparse
+ * backward through the pool do less arithmetic, so their GFLOP/s are "effective"
+ * rates and can exceed the machine's peak. Results go to stdout as a table and to
  * results/bench.csv (written atomically: header, LF line ends, %.9g).
  *
  * Usage: bench_main [--threads LIST] [--runs N] [--out PATH] [--quick] [--kernels]
