@@ -401,6 +401,17 @@ static void pad_planes(float *restrict dst, const float *restrict src, size_t c,
     }
 }
 
+/* The padded planes of image img of x (N, ci, H, W) in task t's buffer xpad, unless
+ * they are there already (k->tag, reset before each job). */
+static void pad_image_once(kctx *k, size_t t, float *xpad, const float *x, size_t img,
+                           size_t ci, const plane_geom *g)
+{
+    if (k->tag[t] != img + 1) {
+        pad_planes(xpad, x + img * ci * g->h * g->w, ci, g);
+        k->tag[t] = img + 1;
+    }
+}
+
 /* Stores positions [q0, q0 + nq) of a padded-plane row into the (H, W) plane dst,
  * dropping the zero column. */
 static void store_positions(float *restrict dst, const float *restrict src, size_t q0,
@@ -506,10 +517,7 @@ static void conv_fwd_task(void *arg, size_t t)
         if (item >= j->nitems)
             break;
         size_t img = item / j->groups, grp = item % j->groups;
-        if (k->tag[t] != img + 1) {
-            pad_planes(xpad, j->x + img * j->ci * hw, j->ci, g);
-            k->tag[t] = img + 1;
-        }
+        pad_image_once(k, t, xpad, j->x, img, j->ci, g);
         size_t ob0 = grp * j->nob / j->groups, ob1 = (grp + 1) * j->nob / j->groups;
         float *yimg = j->y + img * j->co * hw;
         for (size_t q0 = 0; q0 < g->Q; q0 += FWD_NQ) {
@@ -838,7 +846,7 @@ static void wg_task(void *arg, size_t t)
     wg_job *j = arg;
     kctx *k = j->k;
     const plane_geom *g = &j->g;
-    const size_t ci = j->ci, hw = g->h * g->w, th = g->h / 2;
+    const size_t ci = j->ci, th = g->h / 2;
     float *xpad = k->task + t * k->task_floats;
     float *V = xpad + ci * g->CS, *M = V + 16 * ci * WG_NT;
     for (;;) {
@@ -846,10 +854,7 @@ static void wg_task(void *arg, size_t t)
         if (item >= j->nitems)
             break;
         size_t img = item / j->groups, grp = item % j->groups;
-        if (k->tag[t] != img + 1) {
-            pad_planes(xpad, j->x + img * ci * hw, ci, g);
-            k->tag[t] = img + 1;
-        }
+        pad_image_once(k, t, xpad, j->x, img, ci, g);
         const size_t ob0 = grp * j->nob / j->groups, ob1 = (grp + 1) * j->nob / j->groups;
         for (size_t ty0 = 0; ty0 < th; ty0 += WG_TR) {
             wg_input(V, xpad, ci, ty0, th, g);
@@ -873,18 +878,8 @@ static void wg_forward(kctx *k, float *y, float *p, uint32_t *argmax, const floa
                        size_t h, size_t wd)
 {
     wg_weights(k->wpack, w, ci, co);
-    wg_job j;
-    j.k = k;
-    j.y = y;
-    j.p = p;
-    j.argmax = argmax;
-    j.x = x;
-    j.u = k->wpack;
-    j.b = b;
-    j.ci = ci;
-    j.co = co;
-    j.nob = (co + FWD_MR - 1) / FWD_MR;
-    j.g = geom(h, wd);
+    wg_job j = {.k = k, .y = y, .p = p, .argmax = argmax, .x = x, .u = k->wpack, .b = b,
+                .ci = ci, .co = co, .nob = (co + FWD_MR - 1) / FWD_MR, .g = geom(h, wd)};
     /* fewer images than threads: split each over blocks of output channels too (the
      * input transform is then repeated per block) */
     j.groups = 1;
