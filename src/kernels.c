@@ -1119,7 +1119,8 @@ static size_t pooled_task_need(size_t ci, size_t co, size_t h, size_t w)
 
 static int pooled_fits(const kctx *k, size_t ci, size_t co, size_t h, size_t w)
 {
-    return h >= 2 && w >= 2 && round_up(ci, VL) * co * 9 <= k->wpack_floats &&
+    return h >= 2 && w >= 2 && h <= CAP_SIDE && w <= CAP_SIDE && co <= CAP_C &&
+           round_up(ci, VL) * co * 9 <= k->wpack_floats &&
            pooled_task_need(ci, co, h, w) <= k->task_floats;
 }
 
