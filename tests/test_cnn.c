@@ -319,6 +319,38 @@ static void test_loss_falls(void)
     cnn_destroy(m);
 }
 
+/* A prediction does not depend on the batch it is part of: logits and input
+ * gradients of each image alone equal those of the same image inside a batch, bit for
+ * bit (so batch-1 latency runs and batch evaluation give the same answers). */
+static void test_batch_invariant(void)
+{
+    enum { N = 7 };
+    cnn *m = make_model(N, 2, 0, 33);
+    cnn *one = make_model(1, 2, 0, 33);
+    float *x = malloc(N * CNN_PIXELS * sizeof(float));
+    float *dx = malloc(N * CNN_PIXELS * sizeof(float)), *dx1 = malloc(CNN_PIXELS * sizeof(float));
+    float *z = malloc(N * CNN_CLASSES * sizeof(float));
+    random_images(x, N, 8);
+    uint8_t y[N] = {3, 1, 4, 1, 5, 9, 2};
+    memcpy(z, cnn_forward(m, x, N), N * CNN_CLASSES * sizeof(float));
+    /* per-image loss gradient (scale 1), so the backward is per image too */
+    softmax_xent(m->dz, z, y, N, CNN_CLASSES, 1);
+    cnn_backward(m, m->dz, dx, 0);
+    size_t bad_z = 0, bad_dx = 0;
+    for (size_t i = 0; i < N; i++) {
+        const float *zi = cnn_forward(one, x + i * CNN_PIXELS, 1);
+        bad_z += memcmp(zi, z + i * CNN_CLASSES, CNN_CLASSES * sizeof(float)) != 0;
+        softmax_xent(one->dz, zi, y + i, 1, CNN_CLASSES, 1);
+        cnn_backward(one, one->dz, dx1, 0);
+        bad_dx += memcmp(dx1, dx + i * CNN_PIXELS, CNN_PIXELS * sizeof(float)) != 0;
+    }
+    CHECK(bad_z == 0, "%zu of %d images get other logits alone than in the batch", bad_z, N);
+    CHECK(bad_dx == 0, "%zu of %d images get another input gradient alone", bad_dx, N);
+    free(x), free(dx), free(dx1), free(z);
+    cnn_destroy(m);
+    cnn_destroy(one);
+}
+
 static void test_threads_bit_identical(void)
 {
     cnn *a = make_model(20, 1, 0, 9);
@@ -529,6 +561,7 @@ int main(void)
     RUN(test_fast_matches_reference);
     RUN(test_loss_falls);
     RUN(test_threads_bit_identical);
+    RUN(test_batch_invariant);
     RUN(test_adam_step);
     RUN(test_fgsm_invariants);
     RUN(test_trigger_pixels);
