@@ -243,6 +243,10 @@ struct kctx {
     size_t task_floats;
     float *wpack;      /* packed weights, wpack_floats */
     size_t wpack_floats;
+    float *wgu;        /* Winograd-transformed weights (Co', 16, Ci), wgu_floats */
+    size_t wgu_floats;
+    float *wgsrc;      /* the weights wgu was made from (Co, Ci, 3, 3), CAP_C^2 * 9 */
+    size_t wg_ci, wg_co; /* their shape; 0 while wgu holds nothing */
     float *bpack;      /* packed bias, CAP_C + FWD_MR */
     float *slots;      /* DW_SLOTS blocks of slot_floats: (K, Co') partial dw, then db */
     size_t slot_floats;
@@ -302,12 +306,14 @@ ms_status kctx_create(kctx **out, size_t nthreads, size_t max_batch, ms_err *err
     k->nthreads = nthreads;
     k->max_batch = max_batch;
     k->task_floats = round_up(conv_task_need(CAP_C, CAP_C, CAP_SIDE, CAP_SIDE), VL);
-    /* packed weights: direct (Co', Ci*9), or Winograd (Co', 16, Ci) */
-    k->wpack_floats = round_up(CAP_C, FWD_MR) * CAP_C * 16;
+    k->wpack_floats = round_up(CAP_C, FWD_MR) * CAP_C * 9;
+    k->wgu_floats = round_up(CAP_C, FWD_MR) * CAP_C * 16;
     k->slot_floats = round_up(CAP_C * 9 * round_up(CAP_C, VL) + round_up(CAP_C, VL), VL);
     size_t total = 0, part;
     int ok = size_mul(&part, nthreads, k->task_floats) && size_add(&total, total, part) &&
              size_add(&total, total, k->wpack_floats) &&
+             size_add(&total, total, k->wgu_floats) &&
+             size_add(&total, total, (size_t)CAP_C * CAP_C * 9) &&
              size_add(&total, total, round_up(CAP_C + FWD_MR, VL)) &&
              size_mul(&part, DW_SLOTS, k->slot_floats) && size_add(&total, total, part) &&
              size_add(&total, total, VL);
@@ -333,6 +339,10 @@ ms_status kctx_create(kctx **out, size_t nthreads, size_t max_batch, ms_err *err
     p += nthreads * k->task_floats;
     k->wpack = p;
     p += k->wpack_floats;
+    k->wgu = p;
+    p += k->wgu_floats;
+    k->wgsrc = p;
+    p += (size_t)CAP_C * CAP_C * 9;
     k->bpack = p;
     p += round_up(CAP_C + FWD_MR, VL);
     k->slots = p;
@@ -656,7 +666,7 @@ static int wg_fits(const kctx *k, size_t ci, size_t co, size_t h, size_t w)
     const plane_geom g = geom(h, w);
     /* the input transform reads 2 * VL + 2 floats from column -1 of padded rows up to h + 1 */
     return (h + 1) * g.S + 2 * VL + 2 <= g.CS &&
-           16 * ci * round_up(co, FWD_MR) <= k->wpack_floats &&
+           16 * ci * round_up(co, FWD_MR) <= k->wgu_floats &&
            wg_task_need(ci, h, w) <= k->task_floats;
 }
 
@@ -877,8 +887,16 @@ static void wg_forward(kctx *k, float *y, float *p, uint32_t *argmax, const floa
                        const float *w, const float *b, size_t n, size_t ci, size_t co,
                        size_t h, size_t wd)
 {
-    wg_weights(k->wpack, w, ci, co);
-    wg_job j = {.k = k, .y = y, .p = p, .argmax = argmax, .x = x, .u = k->wpack, .b = b,
+    /* the transform of the weights costs as much as a whole image: done again only
+     * when the weights changed (compared bit for bit) */
+    const size_t wl = co * ci * 9;
+    if (k->wg_ci != ci || k->wg_co != co || memcmp(k->wgsrc, w, wl * sizeof(float)) != 0) {
+        wg_weights(k->wgu, w, ci, co);
+        memcpy(k->wgsrc, w, wl * sizeof(float));
+        k->wg_ci = ci;
+        k->wg_co = co;
+    }
+    wg_job j = {.k = k, .y = y, .p = p, .argmax = argmax, .x = x, .u = k->wgu, .b = b,
                 .ci = ci, .co = co, .nob = (co + FWD_MR - 1) / FWD_MR, .g = geom(h, wd)};
     /* fewer images than threads: split each over blocks of output channels too (the
      * input transform is then repeated per block) */

@@ -303,6 +303,24 @@ static void fused_case(size_t n, size_t ci, size_t co, size_t h, size_t w)
     free(pown), free(ar), free(a1), free(a2), free(aown);
 }
 
+/* The fused forward keeps the transformed weights between calls: a weight changed in
+ * place (as an optimiser step does) must be seen by the next call. */
+static void test_conv_weight_cache(void)
+{
+    const size_t n = 2, ci = 32, co = 64, h = 28, w = 28;
+    const size_t xl = n * ci * h * w, yl = n * co * h * w, pl = yl / 4;
+    float *x = frand(xl), *wt = frand(co * ci * 9), *b = frand(co);
+    float *y = fvec(yl), *p1 = fvec(pl), *p2 = fvec(pl), *p3 = fvec(pl);
+    uint32_t *am = xcalloc(pl, sizeof(uint32_t));
+    k_conv3x3_relu_maxpool_forward(k1, y, p1, am, x, wt, b, n, ci, co, h, w, 0);
+    wt[co * ci * 9 / 2] += 0.5f; /* one weight, same array */
+    k_conv3x3_relu_maxpool_forward(k1, y, p2, am, x, wt, b, n, ci, co, h, w, 0);
+    k_conv3x3_relu_maxpool_forward(k2, y, p3, am, x, wt, b, n, ci, co, h, w, 0);
+    CHECK(memcmp(p1, p2, pl * sizeof(float)) != 0, "changed weight had no effect");
+    CHECK(memcmp(p2, p3, pl * sizeof(float)) == 0, "stale transformed weights used");
+    free(x), free(wt), free(b), free(y), free(p1), free(p2), free(p3), free(am);
+}
+
 static void test_conv_relu_maxpool(void)
 {
     fused_case(1, 32, 64, 28, 28);
@@ -608,6 +626,7 @@ int main(void)
     RUN(test_conv_many_images);
     RUN(test_conv_beyond_capacity);
     RUN(test_conv_relu_maxpool);
+    RUN(test_conv_weight_cache);
     RUN(test_conv_staged_backward);
     RUN(test_adam_exact);
     kctx_destroy(k1);
