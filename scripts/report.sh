@@ -47,7 +47,7 @@ run_mode() {
     echo "report.sh: $BIN $*" >&2
     "$BIN" "$@"
     { printf '%s\n' "$BIN $*"
-      printf 'source: %s\n' "$(git describe --always --dirty 2>/dev/null || echo unknown)"
+      printf 'source: %s\n' "$(sh scripts/source_rev.sh)"
     } > "$R/$mode/COMMAND"
 }
 

@@ -22,7 +22,7 @@ for s in "$@"; do
     "$BIN" --mode adv_only --load "$out/model.ckpt" --data "$d" --out "$out/fgsm" --quiet $EXTRA
     { printf '%s\n' "$BIN --mode baseline --seed $s --data $d --out $out --save $out/model.ckpt --quiet $EXTRA"
       printf '%s\n' "$BIN --mode adv_only --load $out/model.ckpt --data $d --out $out/fgsm --quiet $EXTRA"
-      printf 'source: %s\n' "$(git describe --always --dirty 2>/dev/null || echo unknown)"
+      printf 'source: %s\n' "$(sh scripts/source_rev.sh)"
     } > "$out/COMMAND"
 done
 tmp=results/seeds/summary.csv.tmp-$$
