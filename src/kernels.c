@@ -658,6 +658,13 @@ static size_t wg_task_need(size_t ci, size_t h, size_t w)
     return ci * geom(h, w).CS + 16 * ci * WG_NT + 16 * FWD_MR * WG_NT;
 }
 
+/* ... when the transformed input of a whole image is kept (wg_task's v_all) */
+static size_t wg_task_need_all(size_t ci, size_t h, size_t w)
+{
+    return ci * geom(h, w).CS + 16 * ci * WG_NT + 16 * FWD_MR * WG_NT +
+           (h / 2 + WG_TR - 1) / WG_TR * 16 * ci * WG_NT;
+}
+
 static int wg_fits(const kctx *k, size_t ci, size_t co, size_t h, size_t w)
 {
     if (h < 2 || w < 2 || h % 2 || w % 2 || w / 2 > VL || ci == 0 || co == 0 || ci > CAP_C ||
@@ -805,6 +812,7 @@ typedef struct {
     const float *u;     /* (Co'/8, 16, Ci, 8) */
     const float *b;     /* (Co) or NULL */
     size_t ci, co, nob, groups, nitems;
+    int v_all;          /* the whole image's V per thread (after M), for split images */
     plane_geom g;
     atomic_size_t next;
 } wg_job;
@@ -864,10 +872,22 @@ static void wg_task(void *arg, size_t t)
         if (item >= j->nitems)
             break;
         size_t img = item / j->groups, grp = item % j->groups;
-        pad_image_once(k, t, xpad, j->x, img, ci, g);
         const size_t ob0 = grp * j->nob / j->groups, ob1 = (grp + 1) * j->nob / j->groups;
+        const size_t vblock = 16 * ci * WG_NT;
+        if (j->v_all && k->tag[t] != img + 1) {
+            /* few images: the transformed input of the whole image, once per thread */
+            pad_planes(xpad, j->x + img * ci * g->h * g->w, ci, g);
+            for (size_t ty0 = 0; ty0 < th; ty0 += WG_TR)
+                wg_input(M + 16 * FWD_MR * WG_NT + ty0 / WG_TR * vblock, xpad, ci, ty0, th, g);
+            k->tag[t] = img + 1;
+        } else if (!j->v_all) {
+            pad_image_once(k, t, xpad, j->x, img, ci, g);
+        }
         for (size_t ty0 = 0; ty0 < th; ty0 += WG_TR) {
-            wg_input(V, xpad, ci, ty0, th, g);
+            if (j->v_all)
+                V = M + 16 * FWD_MR * WG_NT + ty0 / WG_TR * vblock;
+            else
+                wg_input(V, xpad, ci, ty0, th, g);
             for (size_t ob = ob0; ob < ob1; ob++) {
                 const float *u = j->u + ob * 16 * ci * FWD_MR;
                 for (size_t xi = 0; xi < 16; xi++)
@@ -898,11 +918,14 @@ static void wg_forward(kctx *k, float *y, float *p, uint32_t *argmax, const floa
     }
     wg_job j = {.k = k, .y = y, .p = p, .argmax = argmax, .x = x, .u = k->wgu, .b = b,
                 .ci = ci, .co = co, .nob = (co + FWD_MR - 1) / FWD_MR, .g = geom(h, wd)};
-    /* fewer images than threads: split each over blocks of output channels too (the
-     * input transform is then repeated per block) */
+    /* Fewer images than threads: split each image over its blocks of 8 output
+     * channels, so a thread that starts late takes fewer of them; each thread then
+     * transforms the input of an image once and keeps it (v_all). Without room for
+     * that, split it in as many parts as threads, each transforming the input. */
     j.groups = 1;
     if (n < k->nthreads) {
-        j.groups = (k->nthreads + n - 1) / n;
+        j.v_all = wg_task_need_all(ci, h, wd) <= k->task_floats;
+        j.groups = j.v_all ? j.nob : (k->nthreads + n - 1) / n;
         if (j.groups > j.nob)
             j.groups = j.nob;
     }

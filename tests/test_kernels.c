@@ -326,6 +326,7 @@ static void test_conv_relu_maxpool(void)
     fused_case(1, 32, 64, 28, 28);
     fused_case(9, 32, 64, 28, 28);
     fused_case(2, 5, 11, 8, 16);  /* Winograd: channels not multiples of 8, short rows */
+    fused_case(1, 5, 11, 8, 16);  /* one image, split over channel blocks on 2 threads */
     fused_case(3, 3, 64, 10, 28); /* Winograd: a last block of one tile row */
     fused_case(3, 3, 5, 6, 4);
     fused_case(2, 1, 3, 30, 8); /* beyond the scratch capacity */
