@@ -129,9 +129,46 @@ static inline vf vodd(vf a, vf b)
 /* m ? a : b per lane (m all ones or all zeros) */
 static inline vf vsel(vi m, vf a, vf b) { return (vf)(((vi)a & m) | ((vi)b & ~m)); }
 static inline vu vusel(vi m, vu a, vu b) { return (a & (vu)m) | (b & ~(vu)m); }
+/* Max of 16 windows (a b / c d), rows w apart; *off = the offset of the first maximum
+ * in row-major order: the first maximum of (a, b), then of (c, d), then the lower pair
+ * only if strictly greater, which is the same element. Branch-free. */
+static inline vf vpool4(vf a, vf b, vf c, vf d, unsigned w, vu *off)
+{
+    const vi gb = b > a, gd = d > c;
+    const vf top = vsel(gb, b, a), bot = vsel(gd, d, c);
+    const vu itop = (vu)gb & vuset1(1u), ibot = vuset1(w) + ((vu)gd & vuset1(1u));
+    const vi gf = bot > top;
+    *off = vusel(gf, ibot, itop);
+    return vsel(gf, bot, top);
+}
+/* dst[0 .. len) = the first len <= 16 lanes of v */
+static inline void store_run(float *restrict dst, vf v, size_t len)
+{
+#if defined(__AVX512F__)
+    _mm512_mask_storeu_ps(dst, (__mmask16)(len >= VL ? 0xffffu : (1u << len) - 1u), (__m512)v);
+#else
+    float t[VL];
+    vstore(t, v);
+    for (size_t i = 0; i < len; i++)
+        dst[i] = t[i];
+#endif
+}
+
+static inline void store_run_u32(uint32_t *restrict dst, vu v, size_t len)
+{
+#if defined(__AVX512F__)
+    _mm512_mask_storeu_epi32(dst, (__mmask16)(len >= VL ? 0xffffu : (1u << len) - 1u),
+                             (__m512i)v);
+#else
+    uint32_t t[VL];
+    memcpy(t, &v, sizeof t);
+    for (size_t i = 0; i < len; i++)
+        dst[i] = t[i];
+#endif
+}
+
 
 #if defined(__AVX512F__)
-#include <immintrin.h>
 /* acc + a*b with one rounding (ISO C mode does not contract a*b+c by itself) */
 static inline vf vfma(vf acc, vf a, vf b)
 {
@@ -282,6 +319,16 @@ static size_t conv_task_need(size_t ci, size_t co, size_t h, size_t w)
     return ci * g.CS + co * g.CS + g.Qpad * cop;
 }
 
+/* Floats of task scratch for the backward through a pool (pooled_bwd_image): the
+ * channel-last padded x and dx, then per possible window maximum four lists: hits
+ * (gradient, position) and windows (class, gradient); + VL: the compaction of the hits
+ * may write up to VL elements past the last one. */
+static size_t pooled_task_need(size_t ci, size_t co, size_t h, size_t w)
+{
+    const size_t cip = round_up(ci, VL), plane = (h + 2) * (w + 2) * cip;
+    return 2 * round_up(plane, VL) + 4 * round_up(co * (h / 2) * (w / 2) + VL, VL);
+}
+
 static int conv_fits(const kctx *k, size_t ci, size_t co, size_t h, size_t w)
 {
     if (ci == 0 || co == 0 || h == 0 || w == 0 || ci > CAP_C || co > CAP_C ||
@@ -305,7 +352,11 @@ ms_status kctx_create(kctx **out, size_t nthreads, size_t max_batch, ms_err *err
     }
     k->nthreads = nthreads;
     k->max_batch = max_batch;
-    k->task_floats = round_up(conv_task_need(CAP_C, CAP_C, CAP_SIDE, CAP_SIDE), VL);
+    /* both needs grow with every argument: at the caps, every conv that fits fits both */
+    k->task_floats = conv_task_need(CAP_C, CAP_C, CAP_SIDE, CAP_SIDE);
+    if (k->task_floats < pooled_task_need(CAP_C, CAP_C, CAP_SIDE, CAP_SIDE))
+        k->task_floats = pooled_task_need(CAP_C, CAP_C, CAP_SIDE, CAP_SIDE);
+    k->task_floats = round_up(k->task_floats, VL);
     k->wpack_floats = round_up(CAP_C, FWD_MR) * CAP_C * 9;
     k->wgu_floats = round_up(CAP_C, FWD_MR) * CAP_C * 16;
     k->slot_floats = round_up(CAP_C * 9 * round_up(CAP_C, VL) + round_up(CAP_C, VL), VL);
@@ -392,9 +443,39 @@ static inline void copy_run(float *restrict dst, const float *restrict src, size
 #endif
 }
 
-/* Copies c planes (H, W) from src into the padded layout of g at dst (c * CS). */
-static void pad_planes(float *restrict dst, const float *restrict src, size_t c,
-                       const plane_geom *g)
+/* g if m > 0, else +0.0f (also for NaN m), without a branch. */
+static inline float keep_if_positive(float g, float m)
+{
+    uint32_t b;
+    memcpy(&b, &g, sizeof b);
+    b &= 0u - (uint32_t)(m > 0.0f);
+    memcpy(&g, &b, sizeof g);
+    return g;
+}
+
+/* dst[t] = src[t] if m[t] > 0 else 0, t < len: whole vectors, then the rest. */
+static inline void mask_run(float *restrict dst, const float *restrict src,
+                            const float *restrict m, size_t len)
+{
+    size_t t = 0;
+    for (; t + VL <= len; t += VL)
+        vstore(dst + t, vkeep_positive(vload(src + t), vload(m + t)));
+#if defined(__AVX512F__) && !defined(MS_PORTABLE_VECTORS)
+    if (t < len) {
+        const __mmask16 k = (__mmask16)((1u << (len - t)) - 1u);
+        vf v = (vf)_mm512_maskz_loadu_ps(k, src + t), mv = (vf)_mm512_maskz_loadu_ps(k, m + t);
+        _mm512_mask_storeu_ps(dst + t, k, (__m512)vkeep_positive(v, mv));
+        return;
+    }
+#endif
+    for (; t < len; t++)
+        dst[t] = keep_if_positive(src[t], m[t]);
+}
+
+/* Copies c planes (H, W) from src into the padded layout of g at dst (c * CS), times
+ * [mask > 0] elementwise if mask (c, H, W) is given. */
+static void pad_planes_masked(float *restrict dst, const float *restrict src,
+                              const float *restrict mask, size_t c, const plane_geom *g)
 {
     const size_t h = g->h, w = g->w, S = g->S;
     for (size_t ch = 0; ch < c; ch++) {
@@ -403,12 +484,21 @@ static void pad_planes(float *restrict dst, const float *restrict src, size_t c,
         memset(d, 0, (1 + S) * sizeof(float)); /* front zero and row 0 */
         for (size_t i = 0; i < h; i++) {
             float *row = d + 1 + (i + 1) * S;
-            copy_run(row, s + i * w, w);
+            if (mask)
+                mask_run(row, s + i * w, mask + (ch * h + i) * w, w);
+            else
+                copy_run(row, s + i * w, w);
             row[w] = 0.0f;
         }
         size_t tail = 1 + (h + 1) * S;
         memset(d + tail, 0, (g->CS - tail) * sizeof(float));
     }
+}
+
+static void pad_planes(float *restrict dst, const float *restrict src, size_t c,
+                       const plane_geom *g)
+{
+    pad_planes_masked(dst, src, NULL, c, g);
 }
 
 /* The padded planes of image img of x (N, ci, H, W) in task t's buffer xpad, unless
@@ -767,32 +857,6 @@ static void wg_gemm(float *restrict m, const float *restrict u, const float *res
     }
 }
 
-/* dst[0 .. len) = the first len <= 16 lanes of v */
-static inline void store_run(float *restrict dst, vf v, size_t len)
-{
-#if defined(__AVX512F__)
-    _mm512_mask_storeu_ps(dst, (__mmask16)(len >= VL ? 0xffffu : (1u << len) - 1u), (__m512)v);
-#else
-    float t[VL];
-    vstore(t, v);
-    for (size_t i = 0; i < len; i++)
-        dst[i] = t[i];
-#endif
-}
-
-static inline void store_run_u32(uint32_t *restrict dst, vu v, size_t len)
-{
-#if defined(__AVX512F__)
-    _mm512_mask_storeu_epi32(dst, (__mmask16)(len >= VL ? 0xffffu : (1u << len) - 1u),
-                             (__m512i)v);
-#else
-    uint32_t t[VL];
-    memcpy(t, &v, sizeof t);
-    for (size_t i = 0; i < len; i++)
-        dst[i] = t[i];
-#endif
-}
-
 /* dst[0 .. len) = the first len <= 32 floats of lo:hi */
 static inline void store_pair(float *restrict dst, vf lo, vf hi, size_t len)
 {
@@ -840,15 +904,10 @@ static void wg_output(const wg_job *j, const float *restrict M, size_t img, size
         const vf bb = vrelu(s0[1] - s0[2] - s0[3] + bias);
         const vf c = vrelu(s1[0] + s1[1] + s1[2] + bias);
         const vf d = vrelu(s1[1] - s1[2] - s1[3] + bias);
-        /* the pool, as pool_row */
-        const vi gb = bb > a, gd = d > c;
-        const vf top = vsel(gb, bb, a), bot = vsel(gd, d, c);
-        const vu itop = (vu)gb & vuset1(1u), ibot = vuset1((unsigned)w) + ((vu)gd & vuset1(1u));
-        const vi gf = bot > top;
-        const vf mx = vsel(gf, bot, top);
+        vu off;
+        const vf mx = vpool4(a, bb, c, d, (unsigned)w, &off);
         const size_t plane = img * co + o;
-        const vu at = vuset1((uint32_t)(plane * h * w + 2 * ty * w)) + lane2 +
-                      vusel(gf, ibot, itop);
+        const vu at = vuset1((uint32_t)(plane * h * w + 2 * ty * w)) + lane2 + off;
         store_run(j->p + (plane * th + ty) * tw, mx, tw);
         store_run_u32(j->argmax + (plane * th + ty) * tw, at, tw);
         if (!j->y)
@@ -865,27 +924,24 @@ static void wg_task(void *arg, size_t t)
     kctx *k = j->k;
     const plane_geom *g = &j->g;
     const size_t ci = j->ci, th = g->h / 2;
+    /* xpad, V of one block, M, then (v_all) V of every block of the image */
+    const size_t vblock = 16 * ci * WG_NT;
     float *xpad = k->task + t * k->task_floats;
-    float *V = xpad + ci * g->CS, *M = V + 16 * ci * WG_NT;
+    float *V = xpad + ci * g->CS, *M = V + vblock, *Vall = M + 16 * FWD_MR * WG_NT;
     for (;;) {
         size_t item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
         if (item >= j->nitems)
             break;
         size_t img = item / j->groups, grp = item % j->groups;
         const size_t ob0 = grp * j->nob / j->groups, ob1 = (grp + 1) * j->nob / j->groups;
-        const size_t vblock = 16 * ci * WG_NT;
-        if (j->v_all && k->tag[t] != img + 1) {
-            /* few images: the transformed input of the whole image, once per thread */
-            pad_planes(xpad, j->x + img * ci * g->h * g->w, ci, g);
+        const int fresh = k->tag[t] != img + 1;
+        pad_image_once(k, t, xpad, j->x, img, ci, g);
+        if (j->v_all && fresh) /* the whole image's input transform, once per thread */
             for (size_t ty0 = 0; ty0 < th; ty0 += WG_TR)
-                wg_input(M + 16 * FWD_MR * WG_NT + ty0 / WG_TR * vblock, xpad, ci, ty0, th, g);
-            k->tag[t] = img + 1;
-        } else if (!j->v_all) {
-            pad_image_once(k, t, xpad, j->x, img, ci, g);
-        }
+                wg_input(Vall + ty0 / WG_TR * vblock, xpad, ci, ty0, th, g);
         for (size_t ty0 = 0; ty0 < th; ty0 += WG_TR) {
             if (j->v_all)
-                V = M + 16 * FWD_MR * WG_NT + ty0 / WG_TR * vblock;
+                V = Vall + ty0 / WG_TR * vblock;
             else
                 wg_input(V, xpad, ci, ty0, th, g);
             for (size_t ob = ob0; ob < ob1; ob++) {
@@ -1042,128 +1098,31 @@ typedef struct {
     float *dx;         /* (N, Ci, H, W) or NULL */
     const float *dy;   /* (N, Co, H, W), or (N, Co, H/2, W/2) if argmax */
     const float *mask; /* or NULL: dy is multiplied by [mask > 0]: (N, Co, H, W), or
-                        * (N, Co, H/2, W/2) per window with argmax (the pooled activation) */
-    const uint32_t *argmax; /* (N, Co, H/2, W/2) or NULL: dy is routed through it */
+                        * (N, Co, H/2, W/2) with argmax (the pooled activation) */
+    const uint32_t *argmax; /* (N, Co, H/2, W/2) or NULL: dy is routed through it, by
+                             * pooled_bwd_image, and wf is then wT (o, tap, ci') */
     const float *x;    /* (N, Ci, H, W) */
     const float *wf;   /* flipped weights (Ci'/8, Co*9, 8) */
     const size_t *koff_dx; /* Co*9 offsets into the padded dy */
     const size_t *koff_dw; /* Ci*9 (+ padding) offsets into the padded x */
     size_t ci, co, cop, img0, nitems;
     int want_dw;
-    int pooled;        /* argmax routing by hits (pooled_bwd_image); wf is then wT */
     plane_geom g;
     atomic_size_t next;
 } conv_bwd_job;
 
-/* g if m > 0, else +0.0f (also for NaN m), without a branch. */
-static inline float keep_if_positive(float g, float m)
-{
-    uint32_t b;
-    memcpy(&b, &g, sizeof b);
-    b &= 0u - (uint32_t)(m > 0.0f);
-    memcpy(&g, &b, sizeof g);
-    return g;
-}
-
-/* dst[t] = src[t] if m[t] > 0 else 0, t < len: whole vectors, then the rest. */
-static inline void mask_run(float *restrict dst, const float *restrict src,
-                            const float *restrict m, size_t len)
-{
-    size_t t = 0;
-    for (; t + VL <= len; t += VL)
-        vstore(dst + t, vkeep_positive(vload(src + t), vload(m + t)));
-#if defined(__AVX512F__) && !defined(MS_PORTABLE_VECTORS)
-    if (t < len) {
-        const __mmask16 k = (__mmask16)((1u << (len - t)) - 1u);
-        vf v = (vf)_mm512_maskz_loadu_ps(k, src + t), mv = (vf)_mm512_maskz_loadu_ps(k, m + t);
-        _mm512_mask_storeu_ps(dst + t, k, (__m512)vkeep_positive(v, mv));
-        return;
-    }
-#endif
-    for (; t < len; t++)
-        dst[t] = keep_if_positive(src[t], m[t]);
-}
-
-/* The padded dy planes of image img (co * CS floats at dst): dy itself, times the ReLU
- * mask [a > 0] if j->mask, or, if j->argmax, the pooled gradient routed to the argmax
- * of each 2x2 window (zero elsewhere, also on an odd last row or column), times
- * [pa > 0] of the pooled activation pa = j->mask if given (= a at the argmax).
- * The same values k_maxpool2x2_backward and relu_backward would produce, without
- * writing the full-size gradient to memory. */
-static void stage_dy(float *restrict dst, const conv_bwd_job *j, size_t img)
-{
-    const plane_geom *g = &j->g;
-    const size_t co = j->co, h = g->h, w = g->w, S = g->S, hw = h * w;
-    if (!j->mask && !j->argmax) {
-        pad_planes(dst, j->dy + img * co * hw, co, g);
-        return;
-    }
-    if (!j->argmax) {
-        const float *src = j->dy + img * co * hw, *msk = j->mask + img * co * hw;
-        for (size_t ch = 0; ch < co; ch++) {
-            float *d = dst + ch * g->CS;
-            memset(d, 0, (1 + S) * sizeof(float));
-            for (size_t i = 0; i < h; i++) {
-                float *row = d + 1 + (i + 1) * S;
-                const float *sr = src + (ch * h + i) * w, *mr = msk + (ch * h + i) * w;
-                mask_run(row, sr, mr, w);
-                row[w] = 0.0f;
-            }
-            size_t tail = 1 + (h + 1) * S;
-            memset(d + tail, 0, (g->CS - tail) * sizeof(float));
-        }
-        return;
-    }
-    const size_t ho = h / 2, wo = w / 2;
-    const float *msk = j->mask;
-    const float *gp = j->dy + img * co * ho * wo;
-    const uint32_t *am = j->argmax + img * co * ho * wo;
-    memset(dst, 0, co * g->CS * sizeof(float));
-    for (size_t ch = 0; ch < co; ch++) {
-        float *d = dst + ch * g->CS;
-        const size_t base = (img * co + ch) * hw; /* flat index of the plane's (0, 0) */
-        for (size_t i = 0; i < ho; i++)
-            for (size_t jj = 0; jj < wo; jj++) {
-                size_t e = (ch * ho + i) * wo + jj;
-                size_t win = base + 2 * i * w + 2 * jj;
-                /* offset in the window: 0, 1, w or w + 1 (kept inside the window);
-                 * branch-free, as the argmax position and the mask are data-dependent */
-                size_t off = (size_t)am[e] - win;
-                size_t dr = off >= w, dc = (off - dr * w) & 1;
-                float gv = gp[e];
-                if (msk)
-                    gv = keep_if_positive(gv, msk[img * co * ho * wo + e]);
-                d[1 + (2 * i + dr + 1) * S + 2 * jj + dc] = gv;
-            }
-    }
-}
 
 /* ---- conv backward through a 2x2 max pool: only the routed gradients ------------- */
 
-/* Routed through a 2x2 max pool, dy has one non-zero per window and channel at most:
- * a quarter of the dense kernel's multiply-adds are by non-zeros. This path visits only
- * the window maxima ("hits"), channel-last:
- *   dw[o][c][tap] += sum_hits g * x[c][hit + off(tap)]   (hits of channel o, q order)
- *   dx[c][p]      += sum_o sum_hits w[o][c][tap] * g      (o in order, hits in q order)
- * Every output element receives the same terms, in the same order, through the same
- * fused multiply-adds as in the dense kernel, which only adds exact zeros besides: the
- * results are bit-identical to it (checked in tests/test_kernels.c). */
+/* Routed through a 2x2 max pool, dy has one non-zero per window and channel at most
+ * (none where the ReLU masks the maximum). This path visits only those, channel-last:
+ *   dw[o][c][tap] += sum_hits g * x[c][hit + off(tap)]   (hits of channel o, q order):
+ *     the same terms, in the same order, through the same fused multiply-adds as in
+ *     the dense kernel, which only adds exact zeros besides, so bit-identical to it;
+ *   dx: window by window, each window's maxima add their kernels into a 4x4 patch in
+ *     registers (pooled_dx), so equal to the dense kernel up to rounding.
+ * Both are checked against the dense kernel in tests/test_kernels.c. */
 
-/* Floats of task scratch: channel-last padded x and dx, then 2 per possible hit. */
-static size_t pooled_task_need(size_t ci, size_t co, size_t h, size_t w)
-{
-    const size_t cip = round_up(ci, VL), plane = (h + 2) * (w + 2) * cip;
-    /* hits (gradient, position) and windows (class, gradient); + VL: the compaction of
-     * the hits may write up to VL elements past the last one */
-    return 2 * round_up(plane, VL) + 4 * round_up(co * (h / 2) * (w / 2) + VL, VL);
-}
-
-static int pooled_fits(const kctx *k, size_t ci, size_t co, size_t h, size_t w)
-{
-    return h >= 2 && w >= 2 && h <= CAP_SIDE && w <= CAP_SIDE && co <= CAP_C &&
-           round_up(ci, VL) * co * 9 <= k->wpack_floats &&
-           pooled_task_need(ci, co, h, w) <= k->task_floats;
-}
 
 /* acc[tap][v] = sum_{e < n} g[e] * xc[pos[e] + off(tap) + v*16 ..], stored to
  * out[tap][v*16 ..] (9 rows of NV*16). xc: channel-last padded plane, cip floats per
@@ -1265,9 +1224,10 @@ static void pooled_dx(float *restrict dxc, const float *restrict wT, const uint3
  * in the channel-last padded plane, in q (row-major) order: of each pair of rows, the
  * windows whose maximum is in the upper row first. May write up to VL entries past
  * the last hit. Zero gradients are left out (they add nothing); returns the count.
- * If wcls, also per window in window order: wcls the offset class
- * 2*dr + dc of the maximum in its window, wgv its gradient. hg may be NULL. The offset in each window is decoded without leaving the window, as in
- * stage_dy, so a stray argmax cannot make this read outside the image. */
+ * If wcls, also per window in window order: wcls the offset class 2*dr + dc of the
+ * maximum in its window, wgv its gradient. hg may be NULL. The offset in each window
+ * is decoded without leaving the window, so a stray argmax cannot make this read
+ * outside the image. */
 static size_t pooled_hits(float *restrict hg, uint32_t *restrict hp, uint32_t *restrict wcls,
                           float *restrict wgv, const conv_bwd_job *j, size_t img, size_t ch)
 {
@@ -1426,11 +1386,13 @@ static void conv_bwd_task(void *arg, size_t t)
         if (item >= j->nitems)
             break;
         size_t img = j->img0 + item;
-        if (j->pooled) {
+        if (j->argmax) {
             pooled_bwd_image(j, xpad, img, k->slots + item % DW_SLOTS * k->slot_floats);
             continue;
         }
-        stage_dy(dypad, j, img);
+        /* dy, times the ReLU mask if given */
+        pad_planes_masked(dypad, j->dy + img * co * hw, j->mask ? j->mask + img * co * hw : NULL,
+                          co, g);
         if (j->dx) {
             /* dx = conv(dy, flipped w): Ci outputs, Co*9 rows */
             const size_t K = co * 9, nob = (ci + FWD_MR - 1) / FWD_MR;
@@ -1556,8 +1518,8 @@ static void conv_backward(kctx *k, float *dx, float *dw, float *db, const float 
         return;
     /* Flipped weights: wf[cb][o*9 + t][m] = w[o][cb*8 + m][8 - t]; koff over padded dy */
     const size_t nib = (ci + FWD_MR - 1) / FWD_MR, Kd = co * 9;
-    const int pooled = argmax != NULL && pooled_fits(k, ci, co, h, wd);
-    if (dx && pooled) {
+    /* through a pool: only the window maxima (task scratch and wpack are sized for it) */
+    if (dx && argmax) {
         /* wT[o][tap][c] = w[o][c][tap], channels padded to cip with zeros */
         const size_t cip = round_up(ci, VL);
         for (size_t o = 0; o < co; o++)
@@ -1601,7 +1563,6 @@ static void conv_backward(kctx *k, float *dx, float *dw, float *db, const float 
     j.co = co;
     j.cop = cop;
     j.want_dw = want_dw;
-    j.pooled = pooled;
     j.g = g;
     size_t step = want_dw ? DW_SLOTS : n;
     for (size_t img0 = 0; img0 < n; img0 += step) {
@@ -1663,8 +1624,7 @@ typedef struct {
 
 /* One row of 2x2 windows: wo outputs yr, ar from input rows r0, r1 (2*wo floats each);
  * base: flat index of r0[0], w: input row length. The first maximum of each window in
- * row-major order wins: the first maximum of (a, b), then of (c, d), then the lower
- * pair only if strictly greater, which is the same element. Branch-free. */
+ * row-major order wins (vpool4, and the same comparisons in the scalar tail). */
 static void pool_row(float *restrict yr, uint32_t *restrict ar, const float *restrict r0,
                      const float *restrict r1, uint32_t base, size_t wo, size_t w)
 {
@@ -1691,30 +1651,12 @@ static void pool_row(float *restrict yr, uint32_t *restrict ar, const float *res
             a0 = vload(t0), a1 = vload(t0 + VL), c0 = vload(t1), c1 = vload(t1 + VL);
 #endif
         }
-        vf a = veven(a0, a1), b = vodd(a0, a1), c = veven(c0, c1), d = vodd(c0, c1);
-        vi gb = b > a, gd = d > c;
-        vf top = vsel(gb, b, a), bot = vsel(gd, d, c);
-        vu itop = (vu)gb & vuset1(1u), ibot = vuset1((unsigned)w) + ((vu)gd & vuset1(1u));
-        vi gf = bot > top;
-        vf m = vsel(gf, bot, top);
-        vu at = vuset1(base + 2 * (uint32_t)jj) + lane2 + vusel(gf, ibot, itop);
-        if (cnt == VL) {
-            vstore(yr + jj, m);
-            memcpy(ar + jj, &at, sizeof at);
-        } else {
-#if defined(__AVX512F__)
-            const __mmask16 ks = (__mmask16)((1u << cnt) - 1u);
-            _mm512_mask_storeu_ps(yr + jj, ks, (__m512)m);
-            _mm512_mask_storeu_epi32(ar + jj, ks, (__m512i)at);
-#else
-            float tm[VL];
-            uint32_t ta[VL];
-            memcpy(tm, &m, sizeof tm);
-            memcpy(ta, &at, sizeof ta);
-            memcpy(yr + jj, tm, cnt * sizeof(float));
-            memcpy(ar + jj, ta, cnt * sizeof(uint32_t));
-#endif
-        }
+        vu off;
+        vf m = vpool4(veven(a0, a1), vodd(a0, a1), veven(c0, c1), vodd(c0, c1), (unsigned)w,
+                      &off);
+        vu at = vuset1(base + 2 * (uint32_t)jj) + lane2 + off;
+        store_run(yr + jj, m, cnt);
+        store_run_u32(ar + jj, at, cnt);
     }
 #endif
     for (; jj < wo; jj++) {

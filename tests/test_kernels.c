@@ -418,6 +418,7 @@ static void test_conv_staged_backward(void)
     staged_case(3, 1, 32, 28, 28);
     staged_case(2, 3, 5, 6, 4);
     staged_case(3, 2, 17, 10, 28);
+    staged_case(2, 3, 5, 1, 6);   /* one row: no pool window at all */
     staged_case(2, 1, 3, 30, 8); /* beyond the scratch capacity: plain loops */
 }
 
