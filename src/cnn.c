@@ -208,8 +208,9 @@ void cnn_backward(cnn *m, const float *dlogits, float *dx, int param_grads)
     /* dp is masked by [p > 0] (p = max of ReLU outputs), as conv2's backward does again */
     k_linear_relu_input_backward(m->k, m->dp, gw3, gb3, m->dh, m->p, m->w3, n, CNN_POOLED,
                                  CNN_HIDDEN);
-    /* pool backward and conv2's ReLU mask are applied per image while conv2's backward
-     * stages its dy (da2 is not written); likewise conv1's ReLU mask for da1 */
+    /* the pool routing and conv2's ReLU mask happen inside conv2's backward, which
+     * visits only the window maxima (da2 is not written); conv1's ReLU mask is applied
+     * while conv1's backward stages da1 */
     k_conv3x3_relu_maxpool_backward(m->k, need_conv1 ? m->da1 : NULL, gw2, gb2, m->dp,
                                     m->argmax, m->p, m->a1, m->w2, n, CNN_C1, CNN_C2,
                                     CNN_SIDE, CNN_SIDE);

@@ -224,7 +224,8 @@ static void bench_kernels(const size_t *threads, size_t nthr, int runs)
         KTIME("fc1 fwd+relu", B * FLOP_FC1,
               k_linear_forward(k, h, p, c->w3, c->b3, B, POOLED, HID, 1));
         KTIME("fc1 bwd dx+dw", 2 * B * FLOP_FC1,
-              k_linear_backward(k, dp, c->gw3, c->gb3, dh, p, c->w3, B, POOLED, HID));
+              k_linear_relu_input_backward(k, dp, c->gw3, c->gb3, dh, p, c->w3, B, POOLED,
+                                           HID));
         KTIME("conv2 bwd (pool,relu) dx+dw", 2 * B * FLOP_CONV2,
               k_conv3x3_relu_maxpool_backward(k, da1, c->gw2, c->gb2, dp, am, p, a1, c->w2, B,
                                               C1, C2, 28, 28));
