@@ -61,6 +61,18 @@ $(BUILD)/libmnistsec.a: $(LIB_OBJ)
 $(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+# The manifest's "build" object: the flags and the source revision are compiled into
+# build_info.o, rebuilt whenever either changes (build_info.stamp holds them).
+SOURCE_REV := $(shell sh scripts/source_rev.sh 2>/dev/null || echo unknown)
+BUILD_INFO := $(ALL_CFLAGS) | $(SOURCE_REV)
+$(BUILD)/build_info.stamp: FORCE | $(BUILD)/obj
+	@printf '%s\n' '$(BUILD_INFO)' | cmp -s - $@ || printf '%s\n' '$(BUILD_INFO)' > $@
+$(BUILD)/obj/build_info.o: src/build_info.c $(BUILD)/build_info.stamp | $(BUILD)/obj
+	$(CC) $(ALL_CFLAGS) -DMNISTSEC_CFLAGS='"$(filter-out -MMD -MP -Iinclude,$(ALL_CFLAGS))"' \
+	    -DMNISTSEC_REVISION='"$(SOURCE_REV)"' -c -o $@ $<
+.PHONY: FORCE
+FORCE:
+
 $(BUILD)/tests/%: tests/%.c tests/test.h tests/gradcheck.h $(BUILD)/libmnistsec.a | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libmnistsec.a $(LDLIBS)
 

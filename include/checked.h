@@ -41,11 +41,4 @@ static inline int size_mul3(size_t *out, size_t a, size_t b, size_t c)
     return size_mul(&t, a, b) && size_mul(out, t, c);
 }
 
-/* out = a * b * c * d */
-static inline int size_mul4(size_t *out, size_t a, size_t b, size_t c, size_t d)
-{
-    size_t t;
-    return size_mul3(&t, a, b, c) && size_mul(out, t, d);
-}
-
 #endif

@@ -2,8 +2,11 @@
  *
  * Both --flag=value and --flag value are accepted; the published script's spellings
  * (--batch_size, --data_dir, --epsilon_fgsm, --poison_count, --poison_target_label)
- * are aliases. Every number is parsed with strtoull/strtod and range-checked; any
- * problem is one message naming the flag, and MS_EUSAGE.
+ * are aliases. Every number is parsed with strtoull/strtod and range-checked; list
+ * values are comma-separated, each element checked on its own. Any problem is one
+ * message naming the flag (and the element), and MS_EUSAGE. The modes come from the
+ * mode table (modes.h) and the attacks from the attack table (attack.h), so the usage
+ * text and the accepted names follow the tables.
  */
 #ifndef MNISTSEC_CLI_H
 #define MNISTSEC_CLI_H
@@ -12,15 +15,30 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "build_info.h"
 #include "status.h"
 
-typedef enum { MODE_BASELINE = 0, MODE_POISONED, MODE_ADV_ONLY, MODE_ADV_TRAINING } run_mode;
+struct mode_def;   /* modes.h */
+struct attack_def; /* attack.h */
 
-#define MNISTSEC_VERSION "0.1.0"
 #define DEFAULT_SEED 20251122u
+#define CLI_LIST_MAX 64
+
+/* A comma-separated list of numbers. */
+typedef struct {
+    size_t n;
+    double v[CLI_LIST_MAX];
+} num_list;
+
+/* A comma-separated list of attack names ("all": every attack of the table that the
+ * run can do). */
+typedef struct {
+    size_t n;
+    const struct attack_def *a[CLI_LIST_MAX];
+} attack_list;
 
 typedef struct {
-    run_mode mode;
+    const struct mode_def *mode;
     const char *data_dir;
     const char *out_dir;
     char out_default[64];
@@ -51,7 +69,5 @@ ms_status cli_parse(config *c, int argc, char **argv, ms_err *err);
 
 /* --help text (to f). */
 void cli_usage(FILE *f);
-
-const char *mode_name(run_mode m);
 
 #endif

@@ -71,9 +71,6 @@ void cnn_destroy(cnn *m);
  * drawn from the RNG_STREAM_INIT stream of seed. */
 void cnn_init(cnn *m, uint64_t seed);
 
-/* Copies the parameters of src into dst (same architecture). */
-void cnn_copy_params(cnn *dst, const cnn *src);
-
 /* Forward pass. x: (N, 784) pixels in [0,1], n <= max_batch. Returns the logits
  * (N, 10), valid until the next forward. x must stay unchanged until cnn_backward. */
 const float *cnn_forward(cnn *m, const float *x, size_t n);

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "cnn.h"
-#include "idx.h"
+#include "dataset.h"
 #include "status.h"
 
 /* x: (n, 784) with labels y of dataset images idx[0..n). */
@@ -31,6 +31,10 @@ ms_status evaluate(cnn *m, const dataset *ds, const uint32_t *idx, size_t count,
                    eval_transform tf, void *tf_ctx, eval_result *r, ms_err *err);
 
 double eval_accuracy(const eval_result *r);
+/* Batch-1 latency in milliseconds per image: `passes` passes over the first `images`
+ * images of ds (after one warm-up forward), the median pass, which a brief stall of
+ * the machine during one pass does not move. */
+double eval_latency_ms(cnn *m, const dataset *ds, size_t images, size_t passes);
 double eval_loss(const eval_result *r);
 
 #endif

@@ -1,7 +1,7 @@
 /* inflate.h - gzip (RFC 1952) / DEFLATE (RFC 1951) decoding with the C library only.
  *
  * The input is untrusted: every length is checked, output is capped by the caller,
- * and the gzip trailer (CRC-32 and length mod 2^32) is verified. Builds with
+ * and the gzip trailer (CRC-32, crc32.h, and length mod 2^32) is verified. Builds with
  * -DMNISTSEC_FUZZ skip the CRC comparison so a fuzzer can reach the code behind it.
  */
 #ifndef MNISTSEC_INFLATE_H
@@ -11,9 +11,6 @@
 #include <stdint.h>
 
 #include "status.h"
-
-/* CRC-32 (IEEE, as in gzip and PNG). Start with crc = 0; chain calls for pieces. */
-uint32_t crc32_update(uint32_t crc, const void *buf, size_t len);
 
 /* 1 if buf starts with the gzip magic bytes 1f 8b. */
 int gzip_has_magic(const uint8_t *buf, size_t len);

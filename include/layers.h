@@ -53,5 +53,8 @@ void linear_backward(float *dx, float *dw, float *db, const float *dy, const flo
  * dlogits (N, K), if non-NULL, is overwritten with (softmax - onehot) / scale_n. */
 double softmax_xent(float *dlogits, const float *logits, const uint8_t *labels, size_t n,
                     size_t k, size_t scale_n);
+/* The same, also writing each example's (unscaled) loss into loss (N) if non-NULL. */
+double softmax_xent_each(float *dlogits, float *loss, const float *logits,
+                         const uint8_t *labels, size_t n, size_t k, size_t scale_n);
 
 #endif

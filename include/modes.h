@@ -1,12 +1,32 @@
-/* modes.h - the four experiments: baseline, poisoned, adv_only, adv_training. */
+/* modes.h - the experiments, one row each in the mode table: name, function, what
+ * data it needs, its batch capacity and one line of help. The command line, the
+ * usage text and the dispatcher read the table; adding a mode is one function and one
+ * row in modes.c.
+ */
 #ifndef MNISTSEC_MODES_H
 #define MNISTSEC_MODES_H
 
-#include "cli.h"
+#include <stddef.h>
+
+#include "run.h"
 #include "status.h"
 
-/* Runs the experiment c describes and writes its result files into c->out_dir.
- * argc/argv are recorded in the manifest. */
-ms_status run_experiment(const config *c, int argc, char **argv, ms_err *err);
+typedef enum {
+    NEEDS_TRAIN_UNLESS_LOADED = 0, /* trains a model unless --load gives one */
+    NEEDS_TRAIN_ALWAYS             /* trains even after --load (e.g. fine-tuning) */
+} train_need;
+
+typedef struct mode_def {
+    const char *name;
+    ms_status (*run)(run *r, ms_err *err);
+    train_need needs_train;
+    size_t batch_factor; /* model capacity needed per training image (2: clean + adversarial) */
+    int saves_adv;       /* --save-adv applies: the mode keeps its adversarial test set */
+    const char *help;
+} mode_def;
+
+size_t mode_count(void);
+const mode_def *mode_at(size_t i);
+const mode_def *mode_find(const char *name); /* NULL if unknown */
 
 #endif

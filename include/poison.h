@@ -8,7 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "idx.h"
+#include "cnn.h"
+#include "dataset.h"
 #include "status.h"
 
 #define TRIGGER_LO 24
@@ -35,5 +36,22 @@ ms_status poison_select(const dataset *ds, const poison_opts *opts, uint32_t *ch
 
 /* Stamps the trigger into the stored pixels of the chosen images and relabels them. */
 void poison_apply(dataset *ds, const uint32_t *chosen, size_t count, int target);
+
+/* What a backdoor does, from two confusion matrices [true][predicted] of the same test
+ * set: clean, and with every image triggered (labels kept). */
+typedef struct {
+    uint64_t triggered_source_images;       /* test images of the source class */
+    double attack_success_rate;             /* triggered source images sent to the target */
+    double source_clean_accuracy;           /* clean source images classified correctly */
+    double source_clean_to_target_rate;     /* clean source images sent to the target */
+    double triggered_nonsource_accuracy;    /* triggered images of other classes, correct */
+    double triggered_other_to_target_rate;  /* triggered images of neither source nor target
+                                             * class sent to the target (0 for a backdoor
+                                             * specific to the source class) */
+} backdoor_metrics;
+
+backdoor_metrics backdoor_measure(const uint64_t clean[CNN_CLASSES][CNN_CLASSES],
+                                  const uint64_t trig[CNN_CLASSES][CNN_CLASSES], int source,
+                                  int target);
 
 #endif

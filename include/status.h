@@ -33,7 +33,4 @@ ms_status ms_fail(ms_err *err, ms_status status, const char *fmt, ...)
 #endif
     ;
 
-/* Short name of a status ("bad data", ...), for messages. */
-const char *ms_status_name(ms_status status);
-
 #endif

@@ -35,9 +35,9 @@ esac
 # Library files each target links (src/main.c and the numeric code are not needed).
 fuzz_deps() {
     case $1 in
-    idx) echo "src/idx.c src/inflate.c src/sha256.c src/fileio.c src/status.c" ;;
-    inflate) echo "src/inflate.c src/status.c" ;;
-    checkpoint) echo "src/checkpoint.c src/inflate.c src/fileio.c src/status.c" ;;
+    idx) echo "src/idx.c src/inflate.c src/crc32.c src/sha256.c src/fileio.c src/status.c" ;;
+    inflate) echo "src/inflate.c src/crc32.c src/status.c" ;;
+    checkpoint) echo "src/checkpoint.c src/crc32.c src/inflate.c src/fileio.c src/status.c" ;;
     *) echo "" ;;
     esac
 }

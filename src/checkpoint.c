@@ -18,8 +18,8 @@
 #include <string.h>
 
 #include "checked.h"
+#include "crc32.h"
 #include "fileio.h"
-#include "inflate.h"
 
 /* Floats are moved as their 32-bit patterns; this needs IEEE-754 binary32. */
 _Static_assert(sizeof(float) == 4 && FLT_RADIX == 2 && FLT_MANT_DIG == 24 &&

@@ -6,31 +6,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "modes.h"
 #include "poison.h"
-
-const char *mode_name(run_mode m)
-{
-    switch (m) {
-    case MODE_BASELINE: return "baseline";
-    case MODE_POISONED: return "poisoned";
-    case MODE_ADV_ONLY: return "adv_only";
-    case MODE_ADV_TRAINING: return "adv_training";
-    }
-    return "?";
-}
 
 void cli_usage(FILE *f)
 {
+    fputs("usage: mnistsec --mode MODE [options]\n"
+          "\n"
+          "Red Team / Blue Team experiments on an MNIST CNN.\n"
+          "\n"
+          "Modes:\n",
+          f);
+    for (size_t i = 0; i < mode_count(); i++)
+        fprintf(f, "  %-14s %s\n", mode_at(i)->name, mode_at(i)->help);
     fputs(
-        "usage: mnistsec --mode MODE [options]\n"
-        "\n"
-        "Red Team / Blue Team experiments on an MNIST CNN.\n"
-        "\n"
-        "Modes:\n"
-        "  baseline       train on clean data, evaluate\n"
-        "  poisoned       backdoor: trigger + relabel training images, measure attack success\n"
-        "  adv_only       FGSM evasion against a trained (or --load'ed) model\n"
-        "  adv_training   baseline, then FGSM adversarial training; before/after numbers\n"
         "\n"
         "Common options:\n"
         "  --mode MODE             one of the modes above (required)\n"
@@ -57,8 +46,9 @@ void cli_usage(FILE *f)
         "adv_only / adv_training:\n"
         "  --epsilon X             FGSM L-inf radius in [0,1] pixel space (0.3)\n"
         "  --attack-limit N        attack only the first N test images (default: all)\n"
-        "  --save-adv FILE         adv_only: write adversarial test images (float32 IDX)\n"
-        "                          and FILE's labels beside it\n"
+        "  --save-adv DIR          adv_only: write the adversarial test images into DIR as\n"
+        "                          t10k-images-idx3-ubyte (float32 IDX) and\n"
+        "                          t10k-labels-idx1-ubyte, readable with --data DIR\n"
         "  --adv-epochs N          adversarial training epochs (3)\n"
         "  --adv-lr X              adversarial training learning rate (0.0001)\n"
         "\n"
@@ -115,6 +105,20 @@ static const opt_def opts[] = {
     {"version", OPT_FLAG, OFF(version), 0, 0},
 };
 
+/* "a, b, c or d" from the mode table. */
+static void mode_names(char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < mode_count() && len < cap; i++) {
+        const char *sep = i == 0 ? "" : (i + 1 == mode_count() ? " or " : ", ");
+        int k = snprintf(buf + len, cap - len, "%s%s", sep, mode_at(i)->name);
+        if (k < 0)
+            break;
+        len += (size_t)k;
+    }
+}
+
 static ms_status parse_value(config *c, const opt_def *o, const char *v, ms_err *err)
 {
     char *base = (char *)c + o->offset;
@@ -126,15 +130,14 @@ static ms_status parse_value(config *c, const opt_def *o, const char *v, ms_err 
         return MS_OK;
     }
     if (o->kind == OPT_MODE) {
-        static const run_mode modes[] = {MODE_BASELINE, MODE_POISONED, MODE_ADV_ONLY,
-                                         MODE_ADV_TRAINING};
-        for (size_t i = 0; i < sizeof modes / sizeof *modes; i++)
-            if (strcmp(v, mode_name(modes[i])) == 0) {
-                *(run_mode *)(void *)base = modes[i];
-                return MS_OK;
-            }
-        return ms_fail(err, MS_EUSAGE,
-                       "--mode: '%s' is not one of baseline, poisoned, adv_only, adv_training", v);
+        const mode_def *md = mode_find(v);
+        if (!md) {
+            char names[256];
+            mode_names(names, sizeof names);
+            return ms_fail(err, MS_EUSAGE, "--mode: '%s' is not one of %s", v, names);
+        }
+        *(const mode_def **)(void *)base = md;
+        return MS_OK;
     }
     if (o->kind == OPT_PICK) {
         if (strcmp(v, "first") == 0)
@@ -179,7 +182,7 @@ static ms_status parse_value(config *c, const opt_def *o, const char *v, ms_err 
 ms_status cli_parse(config *c, int argc, char **argv, ms_err *err)
 {
     memset(c, 0, sizeof *c);
-    c->mode = (run_mode)-1;
+    c->mode = NULL;
     /* MNIST_DIR is only the default for --data: a path the user could give anyway, and
      * the files under it are validated (idx.c); flawfinder's getenv hit is moot. */
     const char *env = getenv("MNIST_DIR"); /* Flawfinder: ignore */
@@ -231,19 +234,21 @@ ms_status cli_parse(config *c, int argc, char **argv, ms_err *err)
     }
     if (c->help || c->version)
         return MS_OK;
-    if ((int)c->mode < 0)
-        return ms_fail(err, MS_EUSAGE,
-                       "--mode: required (baseline, poisoned, adv_only or adv_training)");
+    if (!c->mode) {
+        char names[256];
+        mode_names(names, sizeof names);
+        return ms_fail(err, MS_EUSAGE, "--mode: required (%s)", names);
+    }
     if (c->epochs == 0 && !c->load)
         return ms_fail(err, MS_EUSAGE, "--epochs: 0 is allowed only with --load");
     if (c->poison_source == c->poison_target)
         return ms_fail(err, MS_EUSAGE,
                        "--poison-target: must differ from --poison-source (both %d)",
                        c->poison_source);
-    if (c->save_adv && c->mode != MODE_ADV_ONLY)
+    if (c->save_adv && !c->mode->saves_adv)
         return ms_fail(err, MS_EUSAGE, "--save-adv: only with --mode adv_only");
     if (!c->out_dir) {
-        snprintf(c->out_default, sizeof c->out_default, "results/%s", mode_name(c->mode));
+        snprintf(c->out_default, sizeof c->out_default, "results/%s", c->mode->name);
         c->out_dir = c->out_default;
     }
     return MS_OK;

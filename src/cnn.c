@@ -140,11 +140,6 @@ void cnn_init(cnn *m, uint64_t seed)
     cnn_zero_grads(m);
 }
 
-void cnn_copy_params(cnn *dst, const cnn *src)
-{
-    memcpy(dst->params, src->params, src->nparams * sizeof(float));
-}
-
 void cnn_zero_grads(cnn *m)
 {
     memset(m->grads, 0, m->nparams * sizeof(float));

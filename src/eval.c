@@ -63,3 +63,35 @@ double eval_loss(const eval_result *r)
 {
     return r->count ? r->loss_sum / (double)r->count : 0.0;
 }
+
+#define LATENCY_MAX_PASSES 15
+
+double eval_latency_ms(cnn *m, const dataset *ds, size_t images, size_t passes)
+{
+    size_t n = ds->n < images ? ds->n : images;
+    if (passes > LATENCY_MAX_PASSES)
+        passes = LATENCY_MAX_PASSES;
+    if (n == 0 || passes == 0)
+        return 0.0;
+    float x[CNN_PIXELS];
+    uint32_t i0 = 0;
+    dataset_batch(ds, &i0, 1, x, NULL);
+    (void)cnn_forward(m, x, 1); /* warm-up */
+    double pass[LATENCY_MAX_PASSES];
+    for (size_t p = 0; p < passes; p++) {
+        double t0 = clock_seconds();
+        for (size_t i = 0; i < n; i++) {
+            uint32_t id = (uint32_t)i;
+            dataset_batch(ds, &id, 1, x, NULL);
+            (void)cnn_forward(m, x, 1);
+        }
+        pass[p] = clock_seconds() - t0;
+        /* insertion into sorted order */
+        for (size_t q = p; q > 0 && pass[q] < pass[q - 1]; q--) {
+            double t = pass[q];
+            pass[q] = pass[q - 1];
+            pass[q - 1] = t;
+        }
+    }
+    return 1e3 * pass[passes / 2] / (double)n;
+}

@@ -203,6 +203,12 @@ void linear_backward(float *dx, float *dw, float *db, const float *dy, const flo
 double softmax_xent(float *dlogits, const float *logits, const uint8_t *labels, size_t n,
                     size_t k, size_t scale_n)
 {
+    return softmax_xent_each(dlogits, NULL, logits, labels, n, k, scale_n);
+}
+
+double softmax_xent_each(float *dlogits, float *loss, const float *logits,
+                         const uint8_t *labels, size_t n, size_t k, size_t scale_n)
+{
     /* L = (1/S) sum_n [log sum_k exp(z[n,k]) - z[n,label]]; dL/dz = (softmax - onehot)/S.
      * The row maximum is subtracted before exp so no term overflows. */
     assert(scale_n > 0);
@@ -222,6 +228,8 @@ double softmax_xent(float *dlogits, const float *logits, const uint8_t *labels, 
             sum += exp((double)z[j] - m);
         const double log_sum = log(sum);
         total += log_sum - ((double)z[label] - m);
+        if (loss)
+            loss[s] = (float)(log_sum - ((double)z[label] - m));
         if (dlogits) {
             float *dz = dlogits + s * k; /* (K) */
             for (size_t j = 0; j < k; j++) {

@@ -2,7 +2,7 @@
 #include <stdio.h>
 
 #include "cli.h"
-#include "modes.h"
+#include "run.h"
 
 int main(int argc, char **argv)
 {

@@ -82,3 +82,38 @@ void poison_apply(dataset *ds, const uint32_t *chosen, size_t count, int target)
         ds->labels[i] = (uint8_t)target;
     }
 }
+
+static double ratio(uint64_t a, uint64_t b)
+{
+    return b ? (double)a / (double)b : 0.0;
+}
+
+backdoor_metrics backdoor_measure(const uint64_t clean[CNN_CLASSES][CNN_CLASSES],
+                                  const uint64_t trig[CNN_CLASSES][CNN_CLASSES], int source,
+                                  int target)
+{
+    uint64_t src_count = 0, non_count = 0, non_correct = 0, non_to_target = 0;
+    for (int t = 0; t < CNN_CLASSES; t++)
+        for (int p = 0; p < CNN_CLASSES; p++) {
+            if (t == source)
+                src_count += trig[t][p];
+            else {
+                non_count += trig[t][p];
+                non_correct += t == p ? trig[t][p] : 0;
+                /* images of the target class itself are correct when predicted so */
+                non_to_target += (p == target && t != target) ? trig[t][p] : 0;
+            }
+        }
+    uint64_t other_count = non_count;
+    for (int p = 0; p < CNN_CLASSES; p++)
+        other_count -= trig[target][p];
+    backdoor_metrics bm = {
+        .triggered_source_images = src_count,
+        .attack_success_rate = ratio(trig[source][target], src_count),
+        .source_clean_accuracy = ratio(clean[source][source], src_count),
+        .source_clean_to_target_rate = ratio(clean[source][target], src_count),
+        .triggered_nonsource_accuracy = ratio(non_correct, non_count),
+        .triggered_other_to_target_rate = ratio(non_to_target, other_count),
+    };
+    return bm;
+}

@@ -18,17 +18,3 @@ ms_status ms_fail(ms_err *err, ms_status status, const char *fmt, ...)
     }
     return status;
 }
-
-const char *ms_status_name(ms_status status)
-{
-    switch (status) {
-    case MS_OK: return "ok";
-    case MS_EUSAGE: return "usage error";
-    case MS_EDATA: return "bad data";
-    case MS_ENOINPUT: return "missing input";
-    case MS_EINTERNAL: return "internal error";
-    case MS_ECANTCREAT: return "cannot create output";
-    case MS_EIO: return "I/O error";
-    }
-    return "unknown error";
-}

@@ -14,21 +14,28 @@ ms_status train_run(cnn *m, adam *opt, const dataset *train, const train_opts *o
                     train_stats *st, ms_err *err)
 {
     size_t factor = o->hook_factor ? o->hook_factor : 1;
+    size_t count = o->subset ? o->subset_n : train->n;
     size_t cap;
-    if (!size_mul(&cap, o->batch_size, factor) || cap > m->max_batch)
+    if (o->batch_size == 0 || !size_mul(&cap, o->batch_size, factor) || cap > m->max_batch)
         return ms_fail(err, MS_EINTERNAL, "batch of %zu x %zu exceeds the model capacity %zu",
                        o->batch_size, factor, m->max_batch);
     if (o->epochs > TRAIN_MAX_EPOCHS)
         return ms_fail(err, MS_EUSAGE, "--epochs: at most %d", TRAIN_MAX_EPOCHS);
-    if (train->n == 0 || train->n > UINT32_MAX)
-        return ms_fail(err, MS_EDATA, "training set has %zu images", train->n);
+    if (count == 0 || count > UINT32_MAX)
+        return ms_fail(err, MS_EDATA, "training set has %zu images", count);
+    if (o->subset)
+        for (size_t i = 0; i < count; i++)
+            if (o->subset[i] >= train->n)
+                return ms_fail(err, MS_EINTERNAL, "training subset index %lu outside %zu images",
+                               (unsigned long)o->subset[i], train->n);
 
-    size_t xbytes;
-    if (!size_mul3(&xbytes, cap, CNN_PIXELS, sizeof(float)))
+    size_t xbytes, obytes;
+    if (!size_mul3(&xbytes, cap, CNN_PIXELS, sizeof(float)) ||
+        !size_mul(&obytes, count, sizeof(uint32_t)))
         return ms_fail(err, MS_EINTERNAL, "batch buffer size overflows");
     float *x = malloc(xbytes);
     uint8_t *y = malloc(cap);
-    uint32_t *order = malloc(train->n * sizeof *order);
+    uint32_t *order = malloc(obytes);
     if (!x || !y || !order) {
         free(x), free(y), free(order);
         return ms_fail(err, MS_EINTERNAL, "out of memory allocating training buffers");
@@ -36,28 +43,35 @@ ms_status train_run(cnn *m, adam *opt, const dataset *train, const train_opts *o
     rng_t r;
     rng_init(&r, o->seed, o->shuffle_stream);
     ms_status s = MS_OK;
-    size_t nbatches = (train->n + o->batch_size - 1) / o->batch_size;
+    size_t nbatches = (count + o->batch_size - 1) / o->batch_size;
     double t0 = clock_seconds();
     st->steps = 0;
     st->epochs = 0;
     for (size_t e = 0; e < o->epochs && s == MS_OK; e++) {
-        for (size_t i = 0; i < train->n; i++)
-            order[i] = (uint32_t)i;
-        rng_shuffle(&r, order, train->n);
+        for (size_t i = 0; i < count; i++)
+            order[i] = o->subset ? o->subset[i] : (uint32_t)i;
+        rng_shuffle(&r, order, count);
         double loss_sum = 0.0;
         size_t seen = 0;
         double te = clock_seconds();
         for (size_t b = 0; b < nbatches; b++) {
             size_t lo = b * o->batch_size;
-            size_t n = train->n - lo < o->batch_size ? train->n - lo : o->batch_size;
+            size_t n = count - lo < o->batch_size ? count - lo : o->batch_size;
             dataset_batch(train, order + lo, n, x, y);
             if (o->hook) {
-                s = o->hook(o->hook_ctx, m, x, y, &n, cap, err);
+                train_batch tb = {.epoch = e,
+                                  .epochs = o->epochs,
+                                  .step = b,
+                                  .steps = nbatches,
+                                  .global_step = st->steps,
+                                  .ids = order + lo};
+                s = o->hook(o->hook_ctx, m, &tb, x, y, &n, cap, err);
                 if (s != MS_OK)
                     break;
             }
             const float *z = cnn_forward(m, x, n);
-            double loss = softmax_xent(m->dz, z, y, n, CNN_CLASSES, n);
+            double loss = o->loss ? o->loss(o->loss_ctx, z, y, n, m->dz)
+                                  : softmax_xent(m->dz, z, y, n, CNN_CLASSES, n);
             cnn_backward(m, m->dz, NULL, 1);
             adam_step(opt, m->params, m->grads, kctx_pool(m->k));
             loss_sum += loss * (double)n;

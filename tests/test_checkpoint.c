@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "crc32.h"
 #include "fileio.h"
-#include "inflate.h"
 #include "rng.h"
 #include "test.h"
 

@@ -6,26 +6,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "attack.h"
 #include "cnn.h"
 #include "layers.h"
 #include "optim.h"
 #include "poison.h"
 #include "rng.h"
+#include "fixtures.h"
 #include "test.h"
 
-static cnn *make_model(size_t batch, size_t threads, int reference, uint64_t seed)
-{
-    cnn *m = NULL;
-    ms_err err;
-    if (cnn_create(&m, batch, threads, &err) != MS_OK) {
-        fprintf(stderr, "cnn_create: %s\n", err.msg);
-        exit(1);
-    }
-    m->reference = reference;
-    cnn_init(m, seed);
-    return m;
-}
 
 static void random_images(float *x, size_t n, uint64_t seed)
 {
@@ -269,19 +257,6 @@ static void test_fast_matches_reference(void)
 /* --- a tiny synthetic training set ------------------------------------------------ */
 
 /* Class k: a bright vertical bar at column 3 + 2k, plus noise. */
-static void bar_images(float *x, uint8_t *y, size_t n, uint64_t seed)
-{
-    rng_t r;
-    rng_init(&r, seed, 5);
-    for (size_t i = 0; i < n; i++) {
-        uint8_t k = (uint8_t)(i % CNN_CLASSES);
-        y[i] = k;
-        for (size_t p = 0; p < CNN_PIXELS; p++)
-            x[i * CNN_PIXELS + p] = 0.2f * rng_uniform(&r);
-        for (size_t row = 4; row < 24; row++)
-            x[i * CNN_PIXELS + row * CNN_SIDE + 3 + 2 * k] = 1.0f;
-    }
-}
 
 /* Trains `steps` Adam steps on the bar set; returns the final mean loss. */
 static double train_bars(cnn *m, size_t steps, float *params_out)
@@ -420,55 +395,6 @@ static void test_adam_step(void)
     adam_free(&a);
 }
 
-/* --- FGSM ------------------------------------------------------------------------- */
-
-static void test_fgsm_invariants(void)
-{
-    enum { N = 6 };
-    cnn *m = make_model(N, 2, 0, 3);
-    float *x = malloc(N * CNN_PIXELS * sizeof(float));
-    float *adv = malloc(N * CNN_PIXELS * sizeof(float));
-    float *grad = malloc(N * CNN_PIXELS * sizeof(float));
-    uint8_t y[N];
-    bar_images(x, y, N, 4);
-    for (size_t i = 0; i < N * CNN_PIXELS; i += 7)
-        x[i] = (i % 2) ? 0.0f : 1.0f; /* pixels at the bounds, where clamping matters */
-    attack_model am = cnn_attack_model(m);
-    const float eps_list[3] = {0.0f, 0.1f, 0.3f};
-    double loss_prev = -1.0;
-    for (int e = 0; e < 3; e++) {
-        float eps = eps_list[e];
-        fgsm(&am, x, y, N, eps, adv, grad);
-        double worst = 0.0;
-        int in_range = 1, exact_zero = 1;
-        for (size_t i = 0; i < N * CNN_PIXELS; i++) {
-            double d = fabs((double)adv[i] - (double)x[i]);
-            worst = d > worst ? d : worst;
-            in_range &= adv[i] >= 0.0f && adv[i] <= 1.0f;
-            exact_zero &= adv[i] == x[i];
-        }
-        CHECK(worst <= eps + 1e-7, "eps %.2f: ||delta||_inf = %.9g", eps, worst);
-        CHECK(in_range, "eps %.2f: pixel outside [0,1]", eps);
-        if (eps == 0.0f)
-            CHECK(exact_zero, "eps 0 changed the images");
-        else
-            CHECK(worst > eps - 1e-6, "eps %.2f: perturbation %.9g never reaches eps", eps, worst);
-        const float *z = cnn_forward(m, adv, N);
-        double loss = softmax_xent(NULL, z, y, N, CNN_CLASSES, N);
-        CHECK(loss >= loss_prev, "eps %.2f: loss %.5f did not grow (was %.5f)", eps, loss,
-              loss_prev);
-        loss_prev = loss;
-    }
-    /* Aliasing x_adv with x is allowed. */
-    memcpy(adv, x, N * CNN_PIXELS * sizeof(float));
-    float *sep = malloc(N * CNN_PIXELS * sizeof(float));
-    fgsm(&am, x, y, N, 0.2f, sep, grad);
-    fgsm(&am, adv, y, N, 0.2f, adv, grad);
-    CHECK(memcmp(sep, adv, N * CNN_PIXELS * sizeof(float)) == 0, "in-place FGSM differs");
-    free(sep), free(x), free(adv), free(grad);
-    cnn_destroy(m);
-}
-
 /* --- backdoor ---------------------------------------------------------------------- */
 
 static void test_trigger_pixels(void)
@@ -563,7 +489,6 @@ int main(void)
     RUN(test_threads_bit_identical);
     RUN(test_batch_invariant);
     RUN(test_adam_step);
-    RUN(test_fgsm_invariants);
     RUN(test_trigger_pixels);
     RUN(test_poison_select);
     RUN(test_model_checkpoint);

@@ -12,6 +12,7 @@
 
 #include "fileio.h"
 #include "idx.h"
+#include "dataset.h"
 #include "sha256.h"
 #include "test.h"
 
