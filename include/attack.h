@@ -88,7 +88,8 @@ void linf_random_start(float *xa, const float *x0, size_t dim, float eps, rng_t 
 typedef struct {
     float eps;          /* L-inf radius */
     float step;         /* step size alpha (PGD); FGSM steps by eps */
-    size_t steps;       /* iterations (PGD, APGD) */
+    size_t steps;       /* PGD (and transfer) iterations */
+    size_t iters;       /* APGD iterations */
     size_t restarts;    /* >= 1; restarts run only on examples still classified correctly */
     int random_start;   /* PGD: uniform start in the eps-ball (0: BIM) */
     size_t targets;     /* APGD-T: number of target classes (top-k others) */
@@ -100,8 +101,8 @@ typedef struct {
     const attack_model *surrogate; /* transfer: the model the examples are crafted on */
 } attack_params;
 
-/* Sensible defaults (FGSM at eps with the published settings; PGD-40 step 0.01; APGD
- * 100 iterations, 3 targets; Square 1000 queries, p_init 0.8). */
+/* Defaults: PGD-40 with step 0.01, one restart, random start; APGD 100 iterations,
+ * 3 targets; Square 1000 queries, p_init 0.8. FGSM reads only eps. */
 attack_params attack_params_default(float eps, uint64_t seed);
 
 typedef struct {
@@ -155,7 +156,19 @@ ms_status attack_fgsm(const attack_model *am, const attack_batch *b, const attac
 ms_status attack_pgd(const attack_model *am, const attack_batch *b, const attack_params *p,
                      attack_ws *ws, attack_out *out, ms_err *err);
 
-typedef struct {
+/* attack_square.c: the Square Attack in L-inf (Andriushchenko et al. 2020): vertical
+ * stripe start, then random squares of +-eps accepted when they raise the margin loss,
+ * at most p->queries forward passes per example (p_init sets the first square's share
+ * of the image); forward passes only, am->backward is never called. */
+ms_status attack_square(const attack_model *am, const attack_batch *b, const attack_params *p,
+                        attack_ws *ws, attack_out *out, ms_err *err);
+/* attack_transfer.c: PGD (steps, step, restarts, random_start of p) on the surrogate
+ * p->surrogate, scored on am; MS_EUSAGE if p->surrogate is NULL. */
+ms_status attack_transfer(const attack_model *am, const attack_batch *b,
+                          const attack_params *p, attack_ws *ws, attack_out *out,
+                          ms_err *err);
+
+typedef struct attack_def {
     const char *name;
     attack_fn run;
     int uses_gradient; /* 0: needs only forward passes (a masking check) */

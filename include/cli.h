@@ -35,6 +35,7 @@ typedef struct {
 typedef struct {
     size_t n;
     const struct attack_def *a[CLI_LIST_MAX];
+    int all; /* "all" was given: every applicable attack, resolved after parsing */
 } attack_list;
 
 typedef struct {
@@ -60,6 +61,17 @@ typedef struct {
     const char *save_adv;
     size_t adv_epochs;
     double adv_lr;
+    /* the robustness evaluation (adv_only, and adv_training after hardening) */
+    attack_list attacks;   /* --attack (default fgsm) */
+    num_list eps_sweep;    /* --eps-sweep (empty: --epsilon only) */
+    size_t pgd_steps;
+    double pgd_step_size;
+    size_t restarts;
+    int no_random_start;
+    size_t apgd_iters, apgd_targets;
+    size_t square_queries;
+    const char *surrogate; /* checkpoint of the transfer attack's surrogate model */
+    int strict;            /* a FAILed sanity check ends the run with MS_ECHECK */
     int help, version;
 } config;
 

@@ -37,6 +37,7 @@ typedef struct run {
     float *adv_images;  /* --save-adv: (adv_n, 784) */
     uint8_t *adv_labels;
     size_t adv_n;
+    size_t checks_failed; /* sanity checks that FAILed (--strict turns them into MS_ECHECK) */
 } run;
 
 /* A new long-format table written as `file` into --out with the run's results; NULL

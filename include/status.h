@@ -12,6 +12,7 @@
 
 typedef enum {
     MS_OK = 0,
+    MS_ECHECK = 1,     /* --strict: a sanity check FAILed (the results were written) */
     MS_EUSAGE = 64,    /* bad command line: unknown flag, missing or bad value */
     MS_EDATA = 65,     /* bad input content: IDX, gzip, checkpoint */
     MS_ENOINPUT = 66,  /* input missing or unreadable */

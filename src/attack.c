@@ -191,6 +191,7 @@ attack_params attack_params_default(float eps, uint64_t seed)
     attack_params p = {.eps = eps,
                        .step = 0.01f,
                        .steps = 40,
+                       .iters = 100,
                        .restarts = 1,
                        .random_start = 1,
                        .targets = 3,
@@ -250,6 +251,12 @@ static const attack_def attacks[] = {
     {"pgd", attack_pgd, 1, 0,
      "projected gradient descent on cross-entropy: random start, --pgd-steps steps of "
      "--pgd-step-size, --restarts"},
+    {"square", attack_square, 0, 0,
+     "Square Attack (Andriushchenko et al. 2020): gradient-free random search on the margin, "
+     "--square-queries per example, --restarts"},
+    {"transfer", attack_transfer, 0, 1,
+     "PGD on the --surrogate model (--pgd-steps, --pgd-step-size, --restarts), scored on the "
+     "model under test"},
 };
 
 size_t attack_count(void)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attack.h"
 #include "modes.h"
 #include "poison.h"
 
@@ -61,7 +62,18 @@ void cli_usage(FILE *f)
         f);
 }
 
-typedef enum { OPT_FLAG, OPT_STR, OPT_SIZE, OPT_U64, OPT_INT, OPT_DOUBLE, OPT_MODE, OPT_PICK } opt_kind;
+typedef enum {
+    OPT_FLAG,
+    OPT_STR,
+    OPT_SIZE,
+    OPT_U64,
+    OPT_INT,
+    OPT_DOUBLE,
+    OPT_MODE,
+    OPT_PICK,
+    OPT_NUMS,   /* num_list, elements in [lo, hi] */
+    OPT_ATTACKS /* attack_list */
+} opt_kind;
 
 typedef struct {
     const char *name;
@@ -101,26 +113,128 @@ static const opt_def opts[] = {
     {"save-adv", OPT_STR, OFF(save_adv), 0, 0},
     {"adv-epochs", OPT_SIZE, OFF(adv_epochs), 0, 1000},
     {"adv-lr", OPT_DOUBLE, OFF(adv_lr), 1e-9, 10},
+    {"attack", OPT_ATTACKS, OFF(attacks), 0, 0},
+    {"eps-sweep", OPT_NUMS, OFF(eps_sweep), 0, 1},
+    {"pgd-steps", OPT_SIZE, OFF(pgd_steps), 1, 100000},
+    {"pgd-step-size", OPT_DOUBLE, OFF(pgd_step_size), 1e-6, 1},
+    {"restarts", OPT_SIZE, OFF(restarts), 1, 1000},
+    {"no-random-start", OPT_FLAG, OFF(no_random_start), 0, 0},
+    {"apgd-iters", OPT_SIZE, OFF(apgd_iters), 1, 100000},
+    {"apgd-targets", OPT_SIZE, OFF(apgd_targets), 1, 9},
+    {"square-queries", OPT_SIZE, OFF(square_queries), 1, 1000000},
+    {"surrogate", OPT_STR, OFF(surrogate), 0, 0},
+    {"strict", OPT_FLAG, OFF(strict), 0, 0},
     {"help", OPT_FLAG, OFF(help), 0, 0},
     {"version", OPT_FLAG, OFF(version), 0, 0},
 };
 
-/* "a, b, c or d" from the mode table. */
-static void mode_names(char *buf, size_t cap)
+/* One element of a list (elements are separated by commas; none may be empty). */
+static ms_status list_next(const char *flag, const char **p, size_t k, char *elem, size_t cap,
+                           int *last, ms_err *err)
+{
+    const char *end = strchr(*p, ',');
+    size_t len = end ? (size_t)(end - *p) : strlen(*p);
+    if (len == 0)
+        return ms_fail(err, MS_EUSAGE, "--%s: element %zu is empty", flag, k + 1);
+    if (len >= cap)
+        return ms_fail(err, MS_EUSAGE, "--%s: element %zu is too long", flag, k + 1);
+    memcpy(elem, *p, len);
+    elem[len] = '\0';
+    *last = end == NULL;
+    *p = end ? end + 1 : *p + len;
+    return MS_OK;
+}
+
+/* "a, b, c or d" from a table of count names. */
+static void join_names(char *buf, size_t cap, size_t count, const char *(*name)(size_t))
 {
     size_t len = 0;
     buf[0] = '\0';
-    for (size_t i = 0; i < mode_count() && len < cap; i++) {
-        const char *sep = i == 0 ? "" : (i + 1 == mode_count() ? " or " : ", ");
-        int k = snprintf(buf + len, cap - len, "%s%s", sep, mode_at(i)->name);
+    for (size_t i = 0; i < count && len < cap; i++) {
+        const char *sep = i == 0 ? "" : (i + 1 == count ? " or " : ", ");
+        int k = snprintf(buf + len, cap - len, "%s%s", sep, name(i));
         if (k < 0)
             break;
         len += (size_t)k;
     }
 }
 
+static const char *mode_name_at(size_t i)
+{
+    return mode_at(i)->name;
+}
+
+static const char *attack_name_at(size_t i)
+{
+    return i < attack_count() ? attack_at(i)->name : "all";
+}
+
+static ms_status parse_nums(const opt_def *o, const char *v, num_list *l, ms_err *err)
+{
+    memset(l, 0, sizeof *l);
+    const char *p = v;
+    int last = 0;
+    for (size_t k = 0; !last; k++) {
+        char elem[64], *end;
+        if (k == CLI_LIST_MAX)
+            return ms_fail(err, MS_EUSAGE, "--%s: more than %d values", o->name, CLI_LIST_MAX);
+        ms_status s = list_next(o->name, &p, k, elem, sizeof elem, &last, err);
+        if (s != MS_OK)
+            return s;
+        errno = 0;
+        double d = strtod(elem, &end);
+        if (end == elem || *end || errno == ERANGE || !isfinite(d))
+            return ms_fail(err, MS_EUSAGE, "--%s: element %zu '%s' is not a finite number",
+                           o->name, k + 1, elem);
+        if (d < o->lo || d > o->hi)
+            return ms_fail(err, MS_EUSAGE, "--%s: element %zu (%s) is outside [%g, %g]", o->name,
+                           k + 1, elem, o->lo, o->hi);
+        for (size_t j = 0; j < l->n; j++)
+            if (l->v[j] == d)
+                return ms_fail(err, MS_EUSAGE, "--%s: element %zu (%s) is given twice", o->name,
+                               k + 1, elem);
+        l->v[l->n++] = d;
+    }
+    return MS_OK;
+}
+
+static ms_status parse_attacks(const opt_def *o, const char *v, attack_list *l, ms_err *err)
+{
+    memset(l, 0, sizeof *l);
+    const char *p = v;
+    int last = 0;
+    for (size_t k = 0; !last; k++) {
+        char elem[64];
+        if (k == CLI_LIST_MAX)
+            return ms_fail(err, MS_EUSAGE, "--%s: more than %d names", o->name, CLI_LIST_MAX);
+        ms_status s = list_next(o->name, &p, k, elem, sizeof elem, &last, err);
+        if (s != MS_OK)
+            return s;
+        if (strcmp(elem, "all") == 0) {
+            l->all = 1;
+        } else {
+            const attack_def *a = attack_find(elem);
+            if (!a) {
+                char names[256];
+                join_names(names, sizeof names, attack_count() + 1, attack_name_at);
+                return ms_fail(err, MS_EUSAGE, "--%s: element %zu '%s' is not one of %s", o->name,
+                               k + 1, elem, names);
+            }
+            for (size_t j = 0; j < l->n; j++)
+                if (l->a[j] == a)
+                    return ms_fail(err, MS_EUSAGE, "--%s: '%s' is given twice", o->name, elem);
+            l->a[l->n++] = a;
+        }
+    }
+    return MS_OK;
+}
+
 static ms_status parse_value(config *c, const opt_def *o, const char *v, ms_err *err)
 {
+    if (o->kind == OPT_NUMS)
+        return parse_nums(o, v, (num_list *)(void *)((char *)c + o->offset), err);
+    if (o->kind == OPT_ATTACKS)
+        return parse_attacks(o, v, (attack_list *)(void *)((char *)c + o->offset), err);
     char *base = (char *)c + o->offset;
     char *end = NULL;
     if (o->kind == OPT_STR) {
@@ -133,7 +247,7 @@ static ms_status parse_value(config *c, const opt_def *o, const char *v, ms_err 
         const mode_def *md = mode_find(v);
         if (!md) {
             char names[256];
-            mode_names(names, sizeof names);
+            join_names(names, sizeof names, mode_count(), mode_name_at);
             return ms_fail(err, MS_EUSAGE, "--mode: '%s' is not one of %s", v, names);
         }
         *(const mode_def **)(void *)base = md;
@@ -179,6 +293,30 @@ static ms_status parse_value(config *c, const opt_def *o, const char *v, ms_err 
     return MS_OK;
 }
 
+/* The attack list after parsing: fgsm when none was given; "all" is every attack of
+ * the table, transfer only when a surrogate is given. */
+static ms_status resolve_attacks(config *c, ms_err *err)
+{
+    attack_list *l = &c->attacks;
+    if (l->all) {
+        l->n = 0;
+        for (size_t i = 0; i < attack_count() && l->n < CLI_LIST_MAX; i++)
+            if (!attack_at(i)->needs_surrogate || c->surrogate)
+                l->a[l->n++] = attack_at(i);
+    }
+    if (l->n == 0)
+        l->a[l->n++] = attack_find("fgsm");
+    int uses_surrogate = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->a[i]->needs_surrogate && !c->surrogate)
+            return ms_fail(err, MS_EUSAGE, "--attack: %s needs --surrogate FILE", l->a[i]->name);
+        uses_surrogate |= l->a[i]->needs_surrogate;
+    }
+    if (c->surrogate && !uses_surrogate)
+        return ms_fail(err, MS_EUSAGE, "--surrogate: only with --attack transfer or all");
+    return MS_OK;
+}
+
 ms_status cli_parse(config *c, int argc, char **argv, ms_err *err)
 {
     memset(c, 0, sizeof *c);
@@ -198,6 +336,12 @@ ms_status cli_parse(config *c, int argc, char **argv, ms_err *err)
     c->epsilon = 0.3;
     c->adv_epochs = 3;
     c->adv_lr = 1e-4;
+    c->pgd_steps = 40;
+    c->pgd_step_size = 0.01;
+    c->restarts = 1;
+    c->apgd_iters = 100;
+    c->apgd_targets = 3;
+    c->square_queries = 1000;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -236,7 +380,7 @@ ms_status cli_parse(config *c, int argc, char **argv, ms_err *err)
         return MS_OK;
     if (!c->mode) {
         char names[256];
-        mode_names(names, sizeof names);
+        join_names(names, sizeof names, mode_count(), mode_name_at);
         return ms_fail(err, MS_EUSAGE, "--mode: required (%s)", names);
     }
     if (c->epochs == 0 && !c->load)
@@ -247,6 +391,17 @@ ms_status cli_parse(config *c, int argc, char **argv, ms_err *err)
                        c->poison_source);
     if (c->save_adv && !c->mode->saves_adv)
         return ms_fail(err, MS_EUSAGE, "--save-adv: only with --mode adv_only");
+    if ((c->attacks.n || c->attacks.all || c->eps_sweep.n || c->surrogate || c->strict) &&
+        !c->mode->evaluates_attacks)
+        return ms_fail(err, MS_EUSAGE,
+                       "--%s: only with --mode adv_only or adv_training",
+                       c->attacks.n || c->attacks.all ? "attack"
+                       : c->eps_sweep.n               ? "eps-sweep"
+                       : c->surrogate                 ? "surrogate"
+                                                      : "strict");
+    ms_status s = resolve_attacks(c, err);
+    if (s != MS_OK)
+        return s;
     if (!c->out_dir) {
         snprintf(c->out_default, sizeof c->out_default, "results/%s", c->mode->name);
         c->out_dir = c->out_default;

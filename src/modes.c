@@ -19,6 +19,7 @@
 #include "eval.h"
 #include "optim.h"
 #include "poison.h"
+#include "robust_eval.h"
 #include "rng.h"
 #include "train.h"
 
@@ -96,20 +97,14 @@ static void inference_timing(run *r, const eval_result *clean)
                  clean->seconds > 0 ? (double)clean->count / clean->seconds : 0.0);
 }
 
-/* The attack's accuracy on the first `count` test images; rows under prefix. With
- * keep, every adversarial image is kept for --save-adv. */
+/* The attack's accuracy on the first `count` test images; rows under prefix. */
 static ms_status eval_attack(run *r, const attack_def *a, const attack_params *p,
-                             const char *prefix, size_t count, int keep, eval_result *res,
-                             ms_err *err)
+                             const char *prefix, size_t count, eval_result *res, ms_err *err)
 {
     attack_eval ae;
     ms_status s = attack_eval_init(&ae, a, p, r->m, EVAL_BATCH, err);
     if (s != MS_OK)
         return s;
-    if (keep) {
-        ae.keep = r->adv_images;
-        ae.keep_y = r->adv_labels;
-    }
     s = evaluate(r->m, &r->test, NULL, count, EVAL_BATCH, attack_transform, &ae, res, err);
     if (s == MS_OK) {
         const attack_stats *st = &ae.st;
@@ -253,7 +248,7 @@ static ms_status mode_adv_only(run *r, ms_err *err)
     }
     const attack_def *fgsm = attack_find("fgsm");
     attack_params p = fgsm_params(r);
-    if ((s = eval_attack(r, fgsm, &p, "", count, c->save_adv != NULL, &adv, err)) != MS_OK)
+    if ((s = eval_attack(r, fgsm, &p, "", count, &adv, err)) != MS_OK)
         return s;
     /* The published figure came from the first 640 test images only: score that subset
      * too (its own pass and rows, published_subset_*) */
@@ -264,7 +259,10 @@ static ms_status mode_adv_only(run *r, ms_err *err)
         MS_OK)
         return s;
     metrics_num(&r->mt, "published_subset_clean_accuracy", eval_accuracy(&sub_clean));
-    if ((s = eval_attack(r, fgsm, &p, "published_subset_", sub, 0, &sub_adv, err)) != MS_OK)
+    if ((s = eval_attack(r, fgsm, &p, "published_subset_", sub, &sub_adv, err)) != MS_OK)
+        return s;
+    /* the attacks of --attack, with the sanity checks (and --save-adv's worst cases) */
+    if ((s = robust_eval_run(r, "", err)) != MS_OK)
         return s;
     inference_timing(r, &clean);
     confusions_add(&r->conf, "clean", (const uint64_t(*)[CNN_CLASSES])clean.confusion, 1);
@@ -288,7 +286,7 @@ static ms_status mode_adv_training(run *r, ms_err *err)
     eval_result before_clean, before_adv, after_clean, after_adv;
     if ((s = eval_clean(r, "before_", &before_clean, err)) != MS_OK)
         return s;
-    if ((s = eval_attack(r, fgsm, &p, "before_", r->test.n, 0, &before_adv, err)) != MS_OK)
+    if ((s = eval_attack(r, fgsm, &p, "before_", r->test.n, &before_adv, err)) != MS_OK)
         return s;
 
     /* The published recipe: each batch plus its FGSM copy, one mean loss, a fresh Adam. */
@@ -313,7 +311,9 @@ static ms_status mode_adv_training(run *r, ms_err *err)
     epoch_loss_rows(r, "adv_train_", &st);
     if ((s = eval_clean(r, "after_", &after_clean, err)) != MS_OK)
         return s;
-    if ((s = eval_attack(r, fgsm, &p, "after_", r->test.n, 0, &after_adv, err)) != MS_OK)
+    if ((s = eval_attack(r, fgsm, &p, "after_", r->test.n, &after_adv, err)) != MS_OK)
+        return s;
+    if ((s = robust_eval_run(r, "after_", err)) != MS_OK)
         return s;
     metrics_num(&r->mt, "clean_accuracy", eval_accuracy(&after_clean));
     metrics_num(&r->mt, "adv_accuracy", eval_accuracy(&after_adv));
@@ -330,13 +330,13 @@ static ms_status mode_adv_training(run *r, ms_err *err)
 /* ---- the mode table ------------------------------------------------------------- */
 
 static const mode_def modes[] = {
-    {"baseline", mode_baseline, NEEDS_TRAIN_UNLESS_LOADED, 1, 0,
+    {"baseline", mode_baseline, NEEDS_TRAIN_UNLESS_LOADED, 1, 0, 0,
      "train on clean data, evaluate"},
-    {"poisoned", mode_poisoned, NEEDS_TRAIN_UNLESS_LOADED, 1, 0,
+    {"poisoned", mode_poisoned, NEEDS_TRAIN_UNLESS_LOADED, 1, 0, 0,
      "backdoor: trigger + relabel training images, measure attack success"},
-    {"adv_only", mode_adv_only, NEEDS_TRAIN_UNLESS_LOADED, 1, 1,
+    {"adv_only", mode_adv_only, NEEDS_TRAIN_UNLESS_LOADED, 1, 1, 1,
      "FGSM evasion against a trained (or --load'ed) model"},
-    {"adv_training", mode_adv_training, NEEDS_TRAIN_ALWAYS, 2, 0,
+    {"adv_training", mode_adv_training, NEEDS_TRAIN_ALWAYS, 2, 0, 1,
      "baseline, then FGSM adversarial training; before/after numbers"},
 };
 

@@ -223,6 +223,9 @@ ms_status run_experiment(const config *c, int argc, char **argv, ms_err *err)
         progress_done("%s: done in %.1f s; clean accuracy %s; results in %s", md->name,
                       clock_seconds() - r->t_start, acc ? acc : "?", c->out_dir);
     }
+    if (s == MS_OK && c->strict && r->checks_failed)
+        s = ms_fail(err, MS_ECHECK, "--strict: %zu sanity check(s) FAILed (see %s/checks.csv)",
+                    r->checks_failed, c->out_dir);
     if (s != MS_OK)
         dirs_remove_created(c->out_dir, out_existed_len); /* empty ones only */
     run_free(r);
