@@ -236,20 +236,26 @@ ms_status attack_transform(void *ctx, cnn *m, float *x, const uint8_t *y,
                            const uint32_t *idx, size_t n, ms_err *err);
 
 /* Training: appends the adversarial copy of each batch (labels copied), so the step
- * is on the clean and the adversarial halves together. The streams' salt is
- * params.salt mixed with the epoch, so each epoch draws fresh random starts. */
+ * is on the clean and the adversarial halves together (needs hook_factor 2), or with
+ * replace set trains on the adversarial batch alone (Madry et al.). The streams' salt
+ * is params.salt mixed with the epoch, so each epoch draws fresh random starts. With
+ * ramp_steps > 0, eps (and the step with it) grows linearly over the first ramp_steps
+ * steps of training: eps * min(1, (global_step + 1) / ramp_steps). */
 typedef struct {
     const attack_def *def;
     attack_params params;
     attack_model am;
     attack_ws ws;
     attack_stats st;
+    int replace;
+    size_t ramp_steps;
+    float eps_now; /* eps of the last batch */
 } attack_train;
 
 ms_status attack_train_init(attack_train *at, const attack_def *def, const attack_params *p,
                             cnn *m, size_t batch, ms_err *err);
 void attack_train_free(attack_train *at);
-/* train_hook (train.h) with ctx an attack_train; needs hook_factor 2. */
+/* train_hook (train.h) with ctx an attack_train. */
 ms_status attack_train_hook(void *ctx, cnn *m, const train_batch *b, float *x, uint8_t *y,
                             size_t *n, size_t cap, ms_err *err);
 

@@ -19,9 +19,12 @@
 #include "status.h"
 
 struct mode_def;   /* modes.h */
+struct adv_method; /* advtrain.h */
 struct attack_def; /* attack.h */
 
 #define DEFAULT_SEED 20251122u
+
+enum { ADV_FROM_BASELINE = 0, ADV_FROM_SCRATCH = 1 };
 #define CLI_LIST_MAX 64
 
 /* A comma-separated list of numbers. */
@@ -72,6 +75,16 @@ typedef struct {
     size_t square_queries;
     const char *surrogate; /* checkpoint of the transfer attack's surrogate model */
     int strict;            /* a FAILed sanity check ends the run with MS_ECHECK */
+    /* adv_training */
+    const struct adv_method *adv_method;
+    size_t adv_steps;      /* 0: the method's default */
+    double adv_step_size;  /* 0: the method's default rule */
+    double adv_eps;        /* --adv-eps, default --epsilon */
+    size_t adv_eps_ramp;   /* epochs */
+    int adv_from;          /* ADV_FROM_BASELINE or ADV_FROM_SCRATCH */
+    int lr_schedule;       /* lr_schedule of advtrain.h */
+    size_t val_count;
+    double trades_beta;
     int help, version;
 } config;
 

@@ -38,11 +38,15 @@ typedef struct run {
     uint8_t *adv_labels;
     size_t adv_n;
     size_t checks_failed; /* sanity checks that FAILed (--strict turns them into MS_ECHECK) */
+    csv_table *checks;    /* checks.csv, made on first use (run_checks) */
 } run;
 
 /* A new long-format table written as `file` into --out with the run's results; NULL
  * (remembered, reported when writing) if out of memory. */
 csv_table *run_table(run *r, const char *file, size_t ncols, const char *const *cols);
+
+/* The run's checks.csv table (check,status,detail); NULL if out of memory. */
+csv_table *run_checks(run *r);
 
 /* Runs the experiment c describes and writes its result files into c->out_dir.
  * argc/argv are recorded in the manifest. */

@@ -49,6 +49,13 @@ typedef struct {
     size_t hook_factor;      /* batch capacity multiplier the hook needs (>= 1) */
     train_loss loss;         /* may be NULL */
     void *loss_ctx;
+    /* Learning rate of each step (NULL: the optimiser's own, unchanged). */
+    double (*lr_at)(void *ctx, size_t global_step, size_t total_steps);
+    void *lr_ctx;
+    /* Called after each epoch with its mean loss; may evaluate or keep the model. */
+    ms_status (*epoch_end)(void *ctx, cnn *m, size_t epoch, double mean_loss,
+                           double seconds, ms_err *err);
+    void *epoch_ctx;
     int quiet;
     const char *phase;       /* name in progress lines */
 } train_opts;

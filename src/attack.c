@@ -444,16 +444,30 @@ ms_status attack_train_hook(void *ctx, cnn *m, const train_batch *tb, float *x, 
     (void)m;
     attack_train *at = ctx;
     size_t k = *n;
-    if (2 * k > cap || k > at->ws.cap)
+    if ((!at->replace && 2 * k > cap) || k > at->ws.cap)
         return ms_fail(err, MS_EINTERNAL, "adversarial batch exceeds capacity");
     attack_params p = at->params;
     uint64_t h = p.salt ^ ((uint64_t)tb->epoch << 32);
     p.salt = splitmix64(&h);
+    if (at->ramp_steps && tb->global_step + 1 < at->ramp_steps) {
+        float f = (float)(tb->global_step + 1) / (float)at->ramp_steps;
+        p.eps *= f;
+        p.step *= f;
+    }
+    at->eps_now = p.eps;
     attack_batch b = {.x = x, .y = y, .ids = tb->ids, .n = k};
-    attack_out out = {.x_adv = x + k * CNN_PIXELS, .loss = NULL, .correct = NULL};
+    /* replace: the adversarial batch is made in the second half of x, then moved */
+    float *dst = x + k * CNN_PIXELS;
+    if (at->replace && 2 * k > cap)
+        return ms_fail(err, MS_EINTERNAL, "adversarial batch exceeds capacity");
+    attack_out out = {.x_adv = dst, .loss = NULL, .correct = NULL};
     ms_status s = attack_run(at->def, &at->am, &b, &p, &at->ws, &out, &at->st, err);
     if (s != MS_OK)
         return s;
+    if (at->replace) {
+        memcpy(x, dst, k * CNN_PIXELS * sizeof(float));
+        return MS_OK;
+    }
     memcpy(y + k, y, k);
     *n = 2 * k;
     return MS_OK;

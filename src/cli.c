@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "advtrain.h"
 #include "attack.h"
 #include "modes.h"
 #include "poison.h"
@@ -70,7 +71,8 @@ typedef enum {
     OPT_INT,
     OPT_DOUBLE,
     OPT_MODE,
-    OPT_PICK,
+    OPT_CHOICE, /* int: the index of the value in choices[] */
+    OPT_ADVMETHOD,
     OPT_NUMS,   /* num_list, elements in [lo, hi] */
     OPT_ATTACKS /* attack_list */
 } opt_kind;
@@ -80,52 +82,67 @@ typedef struct {
     opt_kind kind;
     size_t offset;
     double lo, hi; /* inclusive range for numbers */
+    const char *const *choices; /* OPT_CHOICE: the accepted values, NULL-terminated */
 } opt_def;
 
 #define OFF(f) offsetof(config, f)
 
+/* In the order of their enums (poison.h, advtrain.h). */
+static const char *const pick_choices[] = {"first", "random", NULL};
+static const char *const from_choices[] = {"baseline", "scratch", NULL};
+static const char *const schedule_choices[] = {"constant", "cosine", "onecycle", NULL};
+
 static const opt_def opts[] = {
-    {"mode", OPT_MODE, OFF(mode), 0, 0},
-    {"data", OPT_STR, OFF(data_dir), 0, 0},
-    {"data_dir", OPT_STR, OFF(data_dir), 0, 0},
-    {"out", OPT_STR, OFF(out_dir), 0, 0},
-    {"epochs", OPT_SIZE, OFF(epochs), 0, 1000},
-    {"batch-size", OPT_SIZE, OFF(batch_size), 1, 4096},
-    {"batch_size", OPT_SIZE, OFF(batch_size), 1, 4096},
-    {"lr", OPT_DOUBLE, OFF(lr), 1e-9, 10},
-    {"seed", OPT_U64, OFF(seed), 0, 0},
-    {"threads", OPT_SIZE, OFF(threads), 1, 256},
-    {"train-limit", OPT_SIZE, OFF(train_limit), 1, 10000000},
-    {"test-limit", OPT_SIZE, OFF(test_limit), 1, 10000000},
-    {"save", OPT_STR, OFF(save), 0, 0},
-    {"load", OPT_STR, OFF(load), 0, 0},
-    {"quiet", OPT_FLAG, OFF(quiet), 0, 0},
-    {"poison-count", OPT_SIZE, OFF(poison_count), 1, 10000000},
-    {"poison_count", OPT_SIZE, OFF(poison_count), 1, 10000000},
-    {"poison-source", OPT_INT, OFF(poison_source), 0, 9},
-    {"poison_source_label", OPT_INT, OFF(poison_source), 0, 9},
-    {"poison-target", OPT_INT, OFF(poison_target), 0, 9},
-    {"poison_target_label", OPT_INT, OFF(poison_target), 0, 9},
-    {"poison-pick", OPT_PICK, OFF(poison_pick), 0, 0},
-    {"epsilon", OPT_DOUBLE, OFF(epsilon), 0, 1},
-    {"epsilon_fgsm", OPT_DOUBLE, OFF(epsilon), 0, 1},
-    {"attack-limit", OPT_SIZE, OFF(attack_limit), 1, 10000000},
-    {"save-adv", OPT_STR, OFF(save_adv), 0, 0},
-    {"adv-epochs", OPT_SIZE, OFF(adv_epochs), 0, 1000},
-    {"adv-lr", OPT_DOUBLE, OFF(adv_lr), 1e-9, 10},
-    {"attack", OPT_ATTACKS, OFF(attacks), 0, 0},
-    {"eps-sweep", OPT_NUMS, OFF(eps_sweep), 0, 1},
-    {"pgd-steps", OPT_SIZE, OFF(pgd_steps), 1, 100000},
-    {"pgd-step-size", OPT_DOUBLE, OFF(pgd_step_size), 1e-6, 1},
-    {"restarts", OPT_SIZE, OFF(restarts), 1, 1000},
-    {"no-random-start", OPT_FLAG, OFF(no_random_start), 0, 0},
-    {"apgd-iters", OPT_SIZE, OFF(apgd_iters), 1, 100000},
-    {"apgd-targets", OPT_SIZE, OFF(apgd_targets), 1, 9},
-    {"square-queries", OPT_SIZE, OFF(square_queries), 1, 1000000},
-    {"surrogate", OPT_STR, OFF(surrogate), 0, 0},
-    {"strict", OPT_FLAG, OFF(strict), 0, 0},
-    {"help", OPT_FLAG, OFF(help), 0, 0},
-    {"version", OPT_FLAG, OFF(version), 0, 0},
+    {"mode", OPT_MODE, OFF(mode), 0, 0, NULL},
+    {"data", OPT_STR, OFF(data_dir), 0, 0, NULL},
+    {"data_dir", OPT_STR, OFF(data_dir), 0, 0, NULL},
+    {"out", OPT_STR, OFF(out_dir), 0, 0, NULL},
+    {"epochs", OPT_SIZE, OFF(epochs), 0, 1000, NULL},
+    {"batch-size", OPT_SIZE, OFF(batch_size), 1, 4096, NULL},
+    {"batch_size", OPT_SIZE, OFF(batch_size), 1, 4096, NULL},
+    {"lr", OPT_DOUBLE, OFF(lr), 1e-9, 10, NULL},
+    {"seed", OPT_U64, OFF(seed), 0, 0, NULL},
+    {"threads", OPT_SIZE, OFF(threads), 1, 256, NULL},
+    {"train-limit", OPT_SIZE, OFF(train_limit), 1, 10000000, NULL},
+    {"test-limit", OPT_SIZE, OFF(test_limit), 1, 10000000, NULL},
+    {"save", OPT_STR, OFF(save), 0, 0, NULL},
+    {"load", OPT_STR, OFF(load), 0, 0, NULL},
+    {"quiet", OPT_FLAG, OFF(quiet), 0, 0, NULL},
+    {"poison-count", OPT_SIZE, OFF(poison_count), 1, 10000000, NULL},
+    {"poison_count", OPT_SIZE, OFF(poison_count), 1, 10000000, NULL},
+    {"poison-source", OPT_INT, OFF(poison_source), 0, 9, NULL},
+    {"poison_source_label", OPT_INT, OFF(poison_source), 0, 9, NULL},
+    {"poison-target", OPT_INT, OFF(poison_target), 0, 9, NULL},
+    {"poison_target_label", OPT_INT, OFF(poison_target), 0, 9, NULL},
+    {"poison-pick", OPT_CHOICE, OFF(poison_pick), 0, 0, pick_choices},
+    {"epsilon", OPT_DOUBLE, OFF(epsilon), 0, 1, NULL},
+    {"epsilon_fgsm", OPT_DOUBLE, OFF(epsilon), 0, 1, NULL},
+    {"attack-limit", OPT_SIZE, OFF(attack_limit), 1, 10000000, NULL},
+    {"save-adv", OPT_STR, OFF(save_adv), 0, 0, NULL},
+    {"adv-epochs", OPT_SIZE, OFF(adv_epochs), 0, 1000, NULL},
+    {"adv-lr", OPT_DOUBLE, OFF(adv_lr), 1e-9, 10, NULL},
+    {"attack", OPT_ATTACKS, OFF(attacks), 0, 0, NULL},
+    {"eps-sweep", OPT_NUMS, OFF(eps_sweep), 0, 1, NULL},
+    {"pgd-steps", OPT_SIZE, OFF(pgd_steps), 1, 100000, NULL},
+    {"pgd-step-size", OPT_DOUBLE, OFF(pgd_step_size), 1e-6, 1, NULL},
+    {"restarts", OPT_SIZE, OFF(restarts), 1, 1000, NULL},
+    {"no-random-start", OPT_FLAG, OFF(no_random_start), 0, 0, NULL},
+    {"apgd-iters", OPT_SIZE, OFF(apgd_iters), 1, 100000, NULL},
+    {"apgd-targets", OPT_SIZE, OFF(apgd_targets), 1, 9, NULL},
+    {"square-queries", OPT_SIZE, OFF(square_queries), 1, 1000000, NULL},
+    {"surrogate", OPT_STR, OFF(surrogate), 0, 0, NULL},
+    {"strict", OPT_FLAG, OFF(strict), 0, 0, NULL},
+    {"adv-method", OPT_ADVMETHOD, OFF(adv_method), 0, 0, NULL},
+    {"adv-steps", OPT_SIZE, OFF(adv_steps), 1, 1000, NULL},
+    {"adv-step-size", OPT_DOUBLE, OFF(adv_step_size), 1e-6, 1, NULL},
+    {"adv-eps", OPT_DOUBLE, OFF(adv_eps), 0, 1, NULL},
+    {"adv-eps-ramp", OPT_SIZE, OFF(adv_eps_ramp), 0, 1000, NULL},
+    {"adv-from", OPT_CHOICE, OFF(adv_from), 0, 0, from_choices},
+    {"lr-schedule", OPT_CHOICE, OFF(lr_schedule), 0, 0, schedule_choices},
+    {"val-count", OPT_SIZE, OFF(val_count), 0, 10000000, NULL},
+    {"trades-beta", OPT_DOUBLE, OFF(trades_beta), 0, 1000, NULL},
+    {"help", OPT_FLAG, OFF(help), 0, 0, NULL},
+    {"version", OPT_FLAG, OFF(version), 0, 0, NULL},
 };
 
 /* One element of a list (elements are separated by commas; none may be empty). */
@@ -162,6 +179,27 @@ static void join_names(char *buf, size_t cap, size_t count, const char *(*name)(
 static const char *mode_name_at(size_t i)
 {
     return mode_at(i)->name;
+}
+
+static const char *adv_method_name_at(size_t i)
+{
+    return adv_method_at(i)->name;
+}
+
+/* The choices being listed in a message (join_names takes an index function). */
+static const char *const *choice_list;
+
+static const char *choice_at(size_t i)
+{
+    return choice_list[i];
+}
+
+static size_t count_choices(const char *const *c)
+{
+    size_t n = 0;
+    while (c[n])
+        n++;
+    return n;
 }
 
 static const char *attack_name_at(size_t i)
@@ -253,13 +291,25 @@ static ms_status parse_value(config *c, const opt_def *o, const char *v, ms_err 
         *(const mode_def **)(void *)base = md;
         return MS_OK;
     }
-    if (o->kind == OPT_PICK) {
-        if (strcmp(v, "first") == 0)
-            *(int *)(void *)base = POISON_PICK_FIRST;
-        else if (strcmp(v, "random") == 0)
-            *(int *)(void *)base = POISON_PICK_RANDOM;
-        else
-            return ms_fail(err, MS_EUSAGE, "--%s: '%s' is not 'first' or 'random'", o->name, v);
+    if (o->kind == OPT_CHOICE) {
+        for (int i = 0; o->choices[i]; i++)
+            if (strcmp(v, o->choices[i]) == 0) {
+                *(int *)(void *)base = i;
+                return MS_OK;
+            }
+        char names[160];
+        choice_list = o->choices;
+        join_names(names, sizeof names, count_choices(o->choices), choice_at);
+        return ms_fail(err, MS_EUSAGE, "--%s: '%s' is not one of %s", o->name, v, names);
+    }
+    if (o->kind == OPT_ADVMETHOD) {
+        const adv_method *am = adv_method_find(v);
+        if (!am) {
+            char names[160];
+            join_names(names, sizeof names, adv_method_count(), adv_method_name_at);
+            return ms_fail(err, MS_EUSAGE, "--%s: '%s' is not one of %s", o->name, v, names);
+        }
+        *(const adv_method **)(void *)base = am;
         return MS_OK;
     }
     if (o->kind == OPT_DOUBLE) {
@@ -342,6 +392,9 @@ ms_status cli_parse(config *c, int argc, char **argv, ms_err *err)
     c->apgd_iters = 100;
     c->apgd_targets = 3;
     c->square_queries = 1000;
+    c->adv_method = adv_method_find("fgsm");
+    c->adv_eps = -1.0; /* --epsilon */
+    c->trades_beta = 6.0;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -399,6 +452,10 @@ ms_status cli_parse(config *c, int argc, char **argv, ms_err *err)
                        : c->eps_sweep.n               ? "eps-sweep"
                        : c->surrogate                 ? "surrogate"
                                                       : "strict");
+    if (c->adv_eps < 0)
+        c->adv_eps = c->epsilon;
+    if (c->adv_from == ADV_FROM_SCRATCH && c->load)
+        return ms_fail(err, MS_EUSAGE, "--adv-from scratch: trains from scratch, not from --load");
     ms_status s = resolve_attacks(c, err);
     if (s != MS_OK)
         return s;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "advtrain.h"
 #include "attack.h"
 #include "checked.h"
 #include "eval.h"
@@ -275,8 +276,11 @@ static ms_status mode_adv_only(run *r, ms_err *err)
 static ms_status mode_adv_training(run *r, ms_err *err)
 {
     const config *c = r->c;
-    ms_status s = baseline_model(r, err);
-    if (s != MS_OK)
+    const int scratch = c->adv_from == ADV_FROM_SCRATCH;
+    ms_status s;
+    if (scratch)
+        cnn_init(r->m, c->seed);
+    else if ((s = baseline_model(r, err)) != MS_OK)
         return s;
     metrics_num(&r->mt, "epsilon", c->epsilon);
     metrics_int(&r->mt, "adv_epochs", c->adv_epochs);
@@ -284,31 +288,53 @@ static ms_status mode_adv_training(run *r, ms_err *err)
     const attack_def *fgsm = attack_find("fgsm");
     attack_params p = fgsm_params(r);
     eval_result before_clean, before_adv, after_clean, after_adv;
-    if ((s = eval_clean(r, "before_", &before_clean, err)) != MS_OK)
-        return s;
-    if ((s = eval_attack(r, fgsm, &p, "before_", r->test.n, &before_adv, err)) != MS_OK)
-        return s;
+    if (!scratch) {
+        if ((s = eval_clean(r, "before_", &before_clean, err)) != MS_OK)
+            return s;
+        if ((s = eval_attack(r, fgsm, &p, "before_", r->test.n, &before_adv, err)) != MS_OK)
+            return s;
+    }
 
-    /* The published recipe: each batch plus its FGSM copy, one mean loss, a fresh Adam. */
-    attack_train at;
-    if ((s = attack_train_init(&at, fgsm, &p, r->m, c->batch_size, err)) != MS_OK)
+    advtrain_opts ao = {.method = c->adv_method,
+                        .eps = c->adv_eps,
+                        .steps = c->adv_steps,
+                        .step_size = c->adv_step_size,
+                        .eps_ramp_epochs = c->adv_eps_ramp,
+                        .trades_beta = c->trades_beta,
+                        .epochs = c->adv_epochs,
+                        .batch_size = c->batch_size,
+                        .lr = c->adv_lr,
+                        .schedule = (lr_schedule)c->lr_schedule,
+                        .val_count = c->val_count,
+                        .seed = c->seed,
+                        .shuffle_stream = RNG_STREAM_SHUFFLE + 16,
+                        .quiet = c->quiet};
+    static const char *const log_cols[] = {"epoch", "epsilon", "lr", "train_loss",
+                                           "train_seconds", "val_clean_accuracy",
+                                           "val_pgd_accuracy"};
+    csv_table *log = run_table(r, "training_log.csv", 7, log_cols);
+    if (!log)
+        return ms_fail(err, MS_EINTERNAL, "out of memory");
+    advtrain_result ar;
+    if ((s = advtrain_run(r->m, &r->train, &ao, log, run_checks(r), &ar, err)) != MS_OK)
         return s;
-    train_opts o = {.epochs = c->adv_epochs,
-                    .batch_size = c->batch_size,
-                    .seed = c->seed,
-                    .shuffle_stream = RNG_STREAM_SHUFFLE + 16,
-                    .hook = attack_train_hook,
-                    .hook_ctx = &at,
-                    .hook_factor = 2,
-                    .quiet = c->quiet,
-                    .phase = "adv-train"};
-    train_stats st;
-    s = train_phase(r, &o, c->adv_lr, &st, err);
-    attack_train_free(&at);
-    if (s != MS_OK)
-        return s;
-    metrics_time(&r->mt, "adv_train_seconds", st.seconds);
+    metrics_str(&r->mt, "adv_method", c->adv_method->name);
+    metrics_str(&r->mt, "adv_from", scratch ? "scratch" : "baseline");
+    metrics_num(&r->mt, "adv_eps", c->adv_eps);
+    metrics_int(&r->mt, "adv_steps", ar.steps);
+    metrics_num(&r->mt, "adv_step_size", ar.step_size);
+    metrics_int(&r->mt, "adv_eps_ramp_epochs", c->adv_eps_ramp);
+    metrics_int(&r->mt, "val_count", c->val_count);
+    metrics_time(&r->mt, "adv_train_seconds", ar.seconds);
+    train_stats st = {.epochs = ar.epochs};
+    memcpy(st.epoch_loss, ar.epoch_loss, sizeof st.epoch_loss);
     epoch_loss_rows(r, "adv_train_", &st);
+    if (ar.have_val) {
+        metrics_int(&r->mt, "best_epoch", ar.best_epoch);
+        metrics_num(&r->mt, "best_val_pgd_accuracy", ar.best_val_pgd);
+        metrics_num(&r->mt, "best_val_clean_accuracy", ar.best_val_clean);
+        metrics_int(&r->mt, "collapse_epoch", ar.collapsed ? ar.collapse_epoch : 0);
+    }
     if ((s = eval_clean(r, "after_", &after_clean, err)) != MS_OK)
         return s;
     if ((s = eval_attack(r, fgsm, &p, "after_", r->test.n, &after_adv, err)) != MS_OK)
@@ -320,10 +346,12 @@ static ms_status mode_adv_training(run *r, ms_err *err)
     inference_timing(r, &after_clean);
     confusions_add(&r->conf, "clean", (const uint64_t(*)[CNN_CLASSES])after_clean.confusion, 1);
     confusions_add(&r->conf, "adv", (const uint64_t(*)[CNN_CLASSES])after_adv.confusion, 0);
-    confusions_add(&r->conf, "clean_before",
-                   (const uint64_t(*)[CNN_CLASSES])before_clean.confusion, 0);
-    confusions_add(&r->conf, "adv_before", (const uint64_t(*)[CNN_CLASSES])before_adv.confusion,
-                   0);
+    if (!scratch) {
+        confusions_add(&r->conf, "clean_before",
+                       (const uint64_t(*)[CNN_CLASSES])before_clean.confusion, 0);
+        confusions_add(&r->conf, "adv_before",
+                       (const uint64_t(*)[CNN_CLASSES])before_adv.confusion, 0);
+    }
     return MS_OK;
 }
 

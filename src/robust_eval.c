@@ -231,8 +231,7 @@ ms_status robust_eval_run(run *r, const char *prefix, ms_err *err)
     robustness_table(r, &res);
     examples_table(r, &res, main_e);
 
-    static const char *const ccols[] = {"check", "status", "detail"};
-    csv_table *t = run_table(r, "checks.csv", 3, ccols);
+    csv_table *t = run_checks(r);
     size_t nfail, nwarn;
     checks_run(&ci, t, &nfail, &nwarn);
     metrics_int(&r->mt, "checks_failed", nfail);

@@ -40,6 +40,14 @@ csv_table *run_table(run *r, const char *file, size_t ncols, const char *const *
     return t;
 }
 
+csv_table *run_checks(run *r)
+{
+    static const char *const cols[] = {"check", "status", "detail"};
+    if (!r->checks)
+        r->checks = run_table(r, "checks.csv", 3, cols);
+    return r->checks;
+}
+
 /* The settings object of manifest.json. */
 static void write_settings(FILE *f, const void *ctx)
 {

@@ -69,6 +69,8 @@ ms_status train_run(cnn *m, adam *opt, const dataset *train, const train_opts *o
                 if (s != MS_OK)
                     break;
             }
+            if (o->lr_at)
+                opt->lr = o->lr_at(o->lr_ctx, st->steps, o->epochs * nbatches);
             const float *z = cnn_forward(m, x, n);
             double loss = o->loss ? o->loss(o->loss_ctx, z, y, n, m->dz)
                                   : softmax_xent(m->dz, z, y, n, CNN_CLASSES, n);
@@ -85,9 +87,12 @@ ms_status train_run(cnn *m, adam *opt, const dataset *train, const train_opts *o
             break;
         st->epoch_loss[e] = loss_sum / (double)seen;
         st->epochs = e + 1;
+        double secs = clock_seconds() - te;
         if (!o->quiet)
             progress_done("%s epoch %zu/%zu: mean loss %.4f, %.1f s", o->phase, e + 1,
-                          o->epochs, st->epoch_loss[e], clock_seconds() - te);
+                          o->epochs, st->epoch_loss[e], secs);
+        if (o->epoch_end)
+            s = o->epoch_end(o->epoch_ctx, m, e, st->epoch_loss[e], secs, err);
     }
     st->seconds = clock_seconds() - t0;
     free(x), free(y), free(order);

@@ -1,0 +1,85 @@
+/* advtrain.h - adversarial training: the methods (one row each), an epsilon ramp, a
+ * learning-rate schedule, and a held-out monitor that keeps the most robust epoch and
+ * warns when robustness collapses.
+ *
+ *   fgsm     the published recipe: each batch plus its FGSM copy, one mean loss
+ *   fgsm-rs  FGSM from a uniform random start with step alpha, on the adversarial batch
+ *            (Wong, Rice & Kolter 2020, "Fast is better than free")
+ *   pgd      PGD with random start, on the adversarial batch (Madry et al. 2018)
+ *   trades   cross-entropy on the clean batch + beta * KL(clean || adversarial), the
+ *            adversarial batch maximising that KL by PGD (Zhang et al. 2019)
+ *
+ * Held-out monitor (val_count > 0): the last val_count training images are never
+ * trained on; after every epoch their clean and PGD-20 accuracy are measured, the
+ * parameters of the epoch with the best PGD accuracy are kept (robust overfitting,
+ * Rice et al. 2020) and restored at the end, and a collapse of PGD accuracy (more than
+ * 20 points below its best, or below 10% after being above 50%: catastrophic
+ * overfitting) is reported.
+ */
+#ifndef MNISTSEC_ADVTRAIN_H
+#define MNISTSEC_ADVTRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cnn.h"
+#include "dataset.h"
+#include "results.h"
+#include "status.h"
+
+typedef enum { ADV_APPEND = 0, ADV_REPLACE, ADV_TRADES } adv_batch;
+
+typedef struct adv_method {
+    const char *name;
+    const char *attack;  /* attack of the attack table, or NULL for the TRADES KL attack */
+    adv_batch batch;
+    int random_start;
+    size_t steps;        /* default steps of the inner maximisation (0: attack's own) */
+    double step_per_eps; /* default step size as a multiple of eps / steps */
+    const char *help;
+} adv_method;
+
+size_t adv_method_count(void);
+const adv_method *adv_method_at(size_t i);
+const adv_method *adv_method_find(const char *name);
+
+typedef enum { LR_CONSTANT = 0, LR_COSINE, LR_ONECYCLE } lr_schedule;
+
+typedef struct {
+    const adv_method *method;
+    double eps;
+    size_t steps;        /* 0: the method's default */
+    double step_size;    /* 0: the method's default rule */
+    size_t eps_ramp_epochs;
+    double trades_beta;
+    size_t epochs, batch_size;
+    double lr;
+    lr_schedule schedule;
+    size_t val_count;
+    uint64_t seed, shuffle_stream;
+    int quiet;
+} advtrain_opts;
+
+typedef struct {
+    size_t epochs;
+    double seconds;           /* training only, without the monitor */
+    double epoch_loss[1000];
+    int have_val;
+    size_t best_epoch;        /* 1-based; the parameters kept */
+    double best_val_pgd, best_val_clean;
+    int collapsed;
+    size_t collapse_epoch;    /* 1-based */
+    size_t steps, step_resolved;
+    double step_size;
+} advtrain_result;
+
+/* Trains m in place. log: training_log.csv (epoch,epsilon,lr,train_loss,train_seconds,
+ * val_clean_accuracy,val_pgd_accuracy); checks: rows of checks.csv for the collapse
+ * guard (may be NULL). */
+ms_status advtrain_run(cnn *m, const dataset *train, const advtrain_opts *o, csv_table *log,
+                       csv_table *checks, advtrain_result *res, ms_err *err);
+
+/* The learning rate of a schedule at step t of total, for a peak of lr. */
+double lr_schedule_at(lr_schedule s, double lr, size_t t, size_t total);
+
+#endif
