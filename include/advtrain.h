@@ -79,6 +79,9 @@ typedef struct {
 ms_status advtrain_run(cnn *m, const dataset *train, const advtrain_opts *o, csv_table *log,
                        csv_table *checks, advtrain_result *res, ms_err *err);
 
+/* "constant", "cosine" or "onecycle". */
+const char *lr_schedule_name(lr_schedule s);
+
 /* The learning rate of a schedule at step t of total, for a peak of lr. */
 double lr_schedule_at(lr_schedule s, double lr, size_t t, size_t total);
 

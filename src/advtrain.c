@@ -127,6 +127,11 @@ const adv_method *adv_method_find(const char *name)
     return NULL;
 }
 
+const char *lr_schedule_name(lr_schedule s)
+{
+    return s == LR_COSINE ? "cosine" : s == LR_ONECYCLE ? "onecycle" : "constant";
+}
+
 double lr_schedule_at(lr_schedule s, double lr, size_t t, size_t total)
 {
     const double pi = 3.14159265358979323846;

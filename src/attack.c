@@ -248,15 +248,9 @@ void attack_ws_free(attack_ws *ws)
 
 static const attack_def attacks[] = {
     {"fgsm", attack_fgsm, 1, 0, "one signed-gradient step of size eps (published)"},
-    {"pgd", attack_pgd, 1, 0,
-     "projected gradient descent on cross-entropy: random start, --pgd-steps steps of "
-     "--pgd-step-size, --restarts"},
-    {"square", attack_square, 0, 0,
-     "Square Attack (Andriushchenko et al. 2020): gradient-free random search on the margin, "
-     "--square-queries per example, --restarts"},
-    {"transfer", attack_transfer, 0, 1,
-     "PGD on the --surrogate model (--pgd-steps, --pgd-step-size, --restarts), scored on the "
-     "model under test"},
+    {"pgd", attack_pgd, 1, 0, "PGD on cross-entropy, random start (Madry et al. 2018)"},
+    {"square", attack_square, 0, 0, "gradient-free Square Attack on the margin (2020)"},
+    {"transfer", attack_transfer, 0, 1, "PGD on the --surrogate model, scored on this one"},
 };
 
 size_t attack_count(void)

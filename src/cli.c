@@ -46,20 +46,55 @@ void cli_usage(FILE *f)
         "  --poison-pick first|random   first N in file order (default) or seeded random\n"
         "\n"
         "adv_only / adv_training:\n"
-        "  --epsilon X             FGSM L-inf radius in [0,1] pixel space (0.3)\n"
+        "  --epsilon X             L-inf radius in [0,1] pixel space (0.3)\n"
         "  --attack-limit N        attack only the first N test images (default: all)\n"
-        "  --save-adv DIR          adv_only: write the adversarial test images into DIR as\n"
-        "                          t10k-images-idx3-ubyte (float32 IDX) and\n"
-        "                          t10k-labels-idx1-ubyte, readable with --data DIR\n"
+        "  --save-adv DIR          adv_only: write the worst-case adversarial test images at\n"
+        "                          --epsilon into DIR as t10k-images-idx3-ubyte (float32\n"
+        "                          IDX) and t10k-labels-idx1-ubyte, readable with --data DIR\n"
+        "  --attack LIST           attacks to run, comma-separated, or all (default fgsm;\n"
+        "                          adv_training: on the hardened model)\n"
+        "  --eps-sweep LIST        epsilons to evaluate, e.g. 0,0.1,0.2,0.3 (--epsilon is\n"
+        "                          always among them); robustness.csv has one row each\n"
+        "  --pgd-steps N           PGD and transfer iterations (40)\n"
+        "  --pgd-step-size X       PGD step (0.01)\n"
+        "  --restarts N            restarts of pgd, apgd-*, square (1); each restart runs\n"
+        "                          only on the images still classified correctly\n"
+        "  --no-random-start       PGD from the original image (BIM)\n"
+        "  --apgd-iters N          APGD iterations (100)\n"
+        "  --apgd-targets N        APGD-T target classes (3)\n"
+        "  --square-queries N      Square Attack queries per image (1000)\n"
+        "  --surrogate FILE        checkpoint of the model the transfer attack is crafted on\n"
+        "  --strict                exit 1 if a sanity check FAILs (results still written)\n"
+        "\n"
+        "adv_training:\n"
+        "  --adv-method M          adversarial training method (fgsm, as published)\n"
         "  --adv-epochs N          adversarial training epochs (3)\n"
         "  --adv-lr X              adversarial training learning rate (0.0001)\n"
+        "  --adv-eps X             training epsilon (default --epsilon)\n"
+        "  --adv-steps N           steps of the inner maximisation (method's default)\n"
+        "  --adv-step-size X       its step (method's default rule)\n"
+        "  --adv-eps-ramp N        grow the training epsilon linearly over N epochs (0)\n"
+        "  --adv-from baseline|scratch   fine-tune the baseline (published) or start anew\n"
+        "  --lr-schedule constant|cosine|onecycle   learning rate over training (constant)\n"
+        "  --val-count N           hold out the last N training images; after every epoch\n"
+        "                          their clean and PGD-20 accuracy; keep the best epoch (0)\n"
+        "  --trades-beta X         TRADES weight of the KL term (6)\n"
+        "\n",
+        f);
+    fputs("Attacks (--attack):\n", f);
+    for (size_t i = 0; i < attack_count(); i++)
+        fprintf(f, "  %-14s %s\n", attack_at(i)->name, attack_at(i)->help);
+    fputs("\nAdversarial training methods (--adv-method):\n", f);
+    for (size_t i = 0; i < adv_method_count(); i++)
+        fprintf(f, "  %-14s %s\n", adv_method_at(i)->name, adv_method_at(i)->help);
+    fputs(
         "\n"
         "Aliases: --batch_size, --data_dir, --epsilon_fgsm, --poison_count,\n"
         "         --poison_target_label, --poison_source_label.\n"
         "\n"
-        "Exit status: 0 success, 64 usage error, 65 bad input data, 66 missing or\n"
-        "unreadable input, 70 internal error (including out of memory), 73 cannot create\n"
-        "output, 74 I/O error.\n",
+        "Exit status: 0 success, 1 a sanity check FAILed under --strict (results written),\n"
+        "64 usage error, 65 bad input data, 66 missing or unreadable input, 70 internal\n"
+        "error (including out of memory), 73 cannot create output, 74 I/O error.\n",
         f);
 }
 

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "advtrain.h"
+#include "attack.h"
 #include "checkpoint.h"
 #include "clock.h"
 #include "fileio.h"
@@ -63,6 +65,29 @@ static void write_settings(FILE *f, const void *ctx)
     fprintf(f, "    \"epsilon\": %.9g,\n    \"attack_limit\": %zu,\n", c->epsilon,
             c->attack_limit);
     fprintf(f, "    \"adv_epochs\": %zu,\n    \"adv_lr\": %.9g,\n", c->adv_epochs, c->adv_lr);
+    fprintf(f, "    \"attacks\": [");
+    for (size_t i = 0; i < c->attacks.n; i++)
+        fprintf(f, "%s\"%s\"", i ? ", " : "", c->attacks.a[i]->name);
+    fprintf(f, "],\n    \"eps_sweep\": [");
+    for (size_t i = 0; i < c->eps_sweep.n; i++)
+        fprintf(f, "%s%.9g", i ? ", " : "", c->eps_sweep.v[i]);
+    fprintf(f, "],\n    \"pgd_steps\": %zu,\n    \"pgd_step_size\": %.9g,\n", c->pgd_steps,
+            c->pgd_step_size);
+    fprintf(f, "    \"restarts\": %zu,\n    \"random_start\": %s,\n", c->restarts,
+            c->no_random_start ? "false" : "true");
+    fprintf(f, "    \"apgd_iters\": %zu,\n    \"apgd_targets\": %zu,\n", c->apgd_iters,
+            c->apgd_targets);
+    fprintf(f, "    \"square_queries\": %zu,\n    \"surrogate\": ", c->square_queries);
+    json_string(f, c->surrogate ? c->surrogate : "");
+    fprintf(f, ",\n    \"adv_method\": \"%s\",\n    \"adv_eps\": %.9g,\n", c->adv_method->name,
+            c->adv_eps);
+    fprintf(f, "    \"adv_steps\": %zu,\n    \"adv_step_size\": %.9g,\n", c->adv_steps,
+            c->adv_step_size);
+    fprintf(f, "    \"adv_eps_ramp\": %zu,\n    \"adv_from\": \"%s\",\n", c->adv_eps_ramp,
+            c->adv_from == ADV_FROM_SCRATCH ? "scratch" : "baseline");
+    fprintf(f, "    \"lr_schedule\": \"%s\",\n    \"val_count\": %zu,\n",
+            lr_schedule_name((lr_schedule)c->lr_schedule), c->val_count);
+    fprintf(f, "    \"trades_beta\": %.9g,\n", c->trades_beta);
     fprintf(f, "    \"load\": ");
     json_string(f, c->load ? c->load : "");
     fprintf(f, ",\n    \"save\": ");
