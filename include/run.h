@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "cnn.h"
 #include "dataset.h"
+#include "figures.h"
 #include "results.h"
 #include "status.h"
 
@@ -39,6 +40,7 @@ typedef struct run {
     size_t adv_n;
     size_t checks_failed; /* sanity checks that FAILed (--strict turns them into MS_ECHECK) */
     csv_table *checks;    /* checks.csv, made on first use (run_checks) */
+    gallery *gallery;     /* examples.png, or NULL */
 } run;
 
 /* A new long-format table written as `file` into --out with the run's results; NULL

@@ -161,6 +161,36 @@ static ms_status trigger_transform(void *ctx, cnn *m, float *x, const uint8_t *y
     return MS_OK;
 }
 
+/* examples.png: the first test images of the source class, clean and triggered. */
+static void backdoor_gallery(run *r)
+{
+    const config *c = r->c;
+    gallery *g = calloc(1, sizeof *g);
+    if (!g)
+        return; /* the pictures are optional; the numbers are not affected */
+    snprintf(g->title, sizeof g->title, "Backdoor: test images of class %d, clean and triggered",
+             c->poison_source);
+    g->ncols = 2;
+    g->col_names[0] = "clean", g->col_names[1] = "triggered";
+    for (uint32_t i = 0; i < r->test.n && g->nrows < GALLERY_ROWS; i++) {
+        if (r->test.labels[i] != c->poison_source)
+            continue;
+        size_t k = g->nrows * 2;
+        dataset_batch(&r->test, &i, 1, g->cell[k], NULL);
+        memcpy(g->cell[k + 1], g->cell[k], sizeof g->cell[k]);
+        poison_trigger(g->cell[k + 1], 1);
+        for (size_t v = 0; v < 2; v++) {
+            uint8_t pred;
+            cnn_argmax(cnn_forward(r->m, g->cell[k + v], 1), 1, &pred);
+            snprintf(g->caption[k + v], sizeof g->caption[k + v], "#%lu pred %d",
+                     (unsigned long)i, pred);
+        }
+        g->nrows++;
+    }
+    free(r->gallery);
+    r->gallery = g;
+}
+
 static ms_status mode_poisoned(run *r, ms_err *err)
 {
     const config *c = r->c;
@@ -220,6 +250,7 @@ static ms_status mode_poisoned(run *r, ms_err *err)
     inference_timing(r, &clean);
     confusions_add(&r->conf, "clean", (const uint64_t(*)[CNN_CLASSES])clean.confusion, 1);
     confusions_add(&r->conf, "triggered", (const uint64_t(*)[CNN_CLASSES])trig.confusion, 0);
+    backdoor_gallery(r);
     return MS_OK;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "checks.h"
+#include "digit_grid.h"
 #include "robustness.h"
 
 #define EVAL_BATCH 100
@@ -144,6 +145,38 @@ static ms_status convergence(const attack_model *am, const dataset *ds, const ro
     return MS_OK;
 }
 
+/* examples.png: the first images the attacks break at epsilon e. */
+static void attack_gallery(run *r, const robust_result *res, size_t e)
+{
+    gallery *g = calloc(1, sizeof *g);
+    if (!g)
+        return; /* the pictures are optional; the numbers are not affected */
+    snprintf(g->title, sizeof g->title, "First test images broken at eps %g (worst case of %zu "
+             "attack%s)", robust_at(res, e, 0)->eps, res->nattacks, res->nattacks > 1 ? "s" : "");
+    g->ncols = 3;
+    g->col_names[0] = "clean", g->col_names[1] = "adversarial";
+    g->col_names[2] = "perturbation x5";
+    for (size_t i = 0; i < res->n && g->nrows < GALLERY_ROWS; i++) {
+        if (res->clean_pred[i] != res->label[i] || res->robust[e * res->n + i])
+            continue;
+        size_t a = 0;
+        while (a + 1 < res->nattacks && robust_preds(res, e, a)[i] == res->label[i])
+            a++;
+        size_t k = g->nrows * g->ncols;
+        dataset_batch(&r->test, &res->index[i], 1, g->cell[k], NULL);
+        memcpy(g->cell[k + 1], res->keep + i * CNN_PIXELS, sizeof g->cell[k + 1]);
+        digit_grid_perturbation(g->cell[k + 2], g->cell[k], g->cell[k + 1], CNN_PIXELS, 5.0f);
+        snprintf(g->caption[k], sizeof g->caption[k], "#%lu true %d",
+                 (unsigned long)res->index[i], res->label[i]);
+        snprintf(g->caption[k + 1], sizeof g->caption[k + 1], "pred %d (%s)",
+                 robust_preds(res, e, a)[i], robust_at(res, e, a)->attack->name);
+        snprintf(g->caption[k + 2], sizeof g->caption[k + 2], "eps %g", robust_at(res, e, a)->eps);
+        g->nrows++;
+    }
+    free(r->gallery);
+    r->gallery = g;
+}
+
 static double largest_class_share(const robust_result *res)
 {
     size_t count[256] = {0}, best = 0;
@@ -196,7 +229,7 @@ ms_status robust_eval_run(run *r, const char *prefix, ms_err *err)
                      .params = params,
                      .batch = EVAL_BATCH,
                      .keep_eps = main_e,
-                     .keep = c->save_adv != NULL,
+                     .keep = 1, /* for --save-adv and the gallery */
                      .quiet = c->quiet};
     attack_model am = cnn_attack_model(r->m);
     robust_result res;
@@ -238,6 +271,7 @@ ms_status robust_eval_run(run *r, const char *prefix, ms_err *err)
     metrics_int(&r->mt, "checks_warned", nwarn);
     r->checks_failed += nfail;
 
+    attack_gallery(r, &res, main_e);
     if (c->save_adv && res.keep) {
         memcpy(r->adv_images, res.keep, res.n * CNN_PIXELS * sizeof(float));
         memcpy(r->adv_labels, res.label, res.n);

@@ -167,6 +167,8 @@ static ms_status write_outputs(run *r, int argc, char **argv, ms_err *err)
         s = ms_fail(err, r->table_status, "out of memory collecting result tables");
     for (size_t i = 0; i < r->ntables && s == MS_OK; i++)
         s = write_table_csv(&os, dir, r->tables[i], err);
+    if (s == MS_OK)
+        s = figures_write(&os, dir, r, err);
     if (s == MS_OK && r->npoisoned)
         s = write_index_csv(&os, dir, "poisoned_indices.csv", "train_index", r->poisoned,
                             r->npoisoned, err);
@@ -200,6 +202,7 @@ static void run_free(run *r)
     free(r->poisoned);
     free(r->adv_images);
     free(r->adv_labels);
+    free(r->gallery);
     free(r);
 }
 
