@@ -156,6 +156,16 @@ ms_status attack_fgsm(const attack_model *am, const attack_batch *b, const attac
 ms_status attack_pgd(const attack_model *am, const attack_batch *b, const attack_params *p,
                      attack_ws *ws, attack_out *out, ms_err *err);
 
+/* attack_apgd.c: Auto-PGD (Croce & Hein 2020) on the cross-entropy: uniform start,
+ * `iters` iterations with momentum and a step size each example halves at checkpoints,
+ * worst case over `restarts`. */
+ms_status attack_apgd_ce(const attack_model *am, const attack_batch *b, const attack_params *p,
+                         attack_ws *ws, attack_out *out, ms_err *err);
+/* attack_apgd.c: Auto-PGD on the targeted DLR loss, `restarts` runs for each of the
+ * `targets` classes other than y with the highest clean logits, on the examples still
+ * classified correctly; worst case kept. */
+ms_status attack_apgd_t(const attack_model *am, const attack_batch *b, const attack_params *p,
+                        attack_ws *ws, attack_out *out, ms_err *err);
 /* attack_square.c: the Square Attack in L-inf (Andriushchenko et al. 2020): vertical
  * stripe start, then random squares of +-eps accepted when they raise the margin loss,
  * at most p->queries forward passes per example (p_init sets the first square's share

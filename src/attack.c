@@ -115,6 +115,8 @@ void attack_loss_grad(const attack_model *am, const float *x, const uint8_t *y,
                       float *loss, uint8_t *correct, float *dx, float *dz)
 {
     const size_t k = am->classes;
+    if (k < 2 && kind != ATTACK_LOSS_CE) /* margins need a second class */
+        kind = ATTACK_LOSS_CE;
     const float *z = am->forward(am->self, x, n); /* (n, K) */
     if (correct)
         for (size_t i = 0; i < n; i++) {
@@ -249,6 +251,8 @@ void attack_ws_free(attack_ws *ws)
 static const attack_def attacks[] = {
     {"fgsm", attack_fgsm, 1, 0, "one signed-gradient step of size eps (published)"},
     {"pgd", attack_pgd, 1, 0, "PGD on cross-entropy, random start (Madry et al. 2018)"},
+    {"apgd-ce", attack_apgd_ce, 1, 0, "Auto-PGD on cross-entropy (Croce & Hein 2020)"},
+    {"apgd-t", attack_apgd_t, 1, 0, "targeted Auto-PGD on the DLR loss, top other classes"},
     {"square", attack_square, 0, 0, "gradient-free Square Attack on the margin (2020)"},
     {"transfer", attack_transfer, 0, 1, "PGD on the --surrogate model, scored on this one"},
 };
