@@ -31,6 +31,9 @@ ms_status evaluate(cnn *m, const dataset *ds, const uint32_t *idx, size_t count,
                    eval_transform tf, void *tf_ctx, eval_result *r, ms_err *err);
 
 double eval_accuracy(const eval_result *r);
+/* MS_EDATA naming `what` (e.g. a checkpoint) if the model's logits on the first test
+ * images are not all finite: weights with valid checksums can still be hostile. */
+ms_status eval_check_finite(cnn *m, const dataset *ds, const char *what, ms_err *err);
 /* Batch-1 latency in milliseconds per image: `passes` passes over the first `images`
  * images of ds (after one warm-up forward), the median pass, which a brief stall of
  * the machine during one pass does not move. */

@@ -30,12 +30,16 @@ typedef struct {
 typedef struct {
     size_t n, cap;
     metric_row *row;
-    ms_status status; /* MS_OK, or MS_EINTERNAL after an allocation failure */
+    ms_status status; /* MS_OK; MS_EINTERNAL after an allocation failure; MS_ENUMERIC
+                       * after a non-finite number (never written) */
+    char why[128];
 } metrics;
 
 void metrics_init(metrics *mt);
 void metrics_free(metrics *mt);
-/* Adds a row, or replaces the value of the row with that key. */
+/* Adds a row, or replaces the value of the row with that key. A NaN or infinite
+ * number is not stored: the metrics then refuse to be written (MS_ENUMERIC naming the
+ * row). */
 void metrics_str(metrics *mt, const char *key, const char *val);
 void metrics_num(metrics *mt, const char *key, double v);
 void metrics_int(metrics *mt, const char *key, uint64_t v);

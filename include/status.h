@@ -18,7 +18,10 @@ typedef enum {
     MS_ENOINPUT = 66,  /* input missing or unreadable */
     MS_EINTERNAL = 70, /* internal error, including out of memory */
     MS_ECANTCREAT = 73, /* cannot create an output file or directory */
-    MS_EIO = 74        /* I/O error while reading or writing */
+    MS_EIO = 74,       /* I/O error while reading or writing */
+    MS_ENUMERIC = 75,  /* numbers went non-finite: training diverged, or a result was NaN/Inf */
+    MS_ESIGINT = 130,  /* interrupted by SIGINT (128 + 2) */
+    MS_ESIGTERM = 143  /* interrupted by SIGTERM (128 + 15) */
 } ms_status;
 
 #define MS_ERR_LEN 512

@@ -61,6 +61,9 @@ typedef struct {
 } train_opts;
 
 #define TRAIN_MAX_EPOCHS 1000
+/* A batch loss above this (a logit gap of thousands) or not finite means training has
+ * diverged: train_run stops with MS_ENUMERIC naming the epoch and the batch. */
+#define TRAIN_DIVERGED_LOSS 1e4
 
 typedef struct {
     double seconds;

@@ -94,7 +94,8 @@ void cli_usage(FILE *f)
         "\n"
         "Exit status: 0 success, 1 a sanity check FAILed under --strict (results written),\n"
         "64 usage error, 65 bad input data, 66 missing or unreadable input, 70 internal\n"
-        "error (including out of memory), 73 cannot create output, 74 I/O error.\n",
+        "error (including out of memory), 73 cannot create output or --out in use, 74 I/O\n"
+        "error, 75 non-finite numbers (training diverged), 130/143 SIGINT/SIGTERM.\n",
         f);
 }
 

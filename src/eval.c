@@ -1,10 +1,12 @@
 /* eval.c - loss, accuracy and confusion of a model on a test set (see eval.h). */
 #include "eval.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "checked.h"
+#include "interrupt.h"
 #include "clock.h"
 #include "layers.h"
 
@@ -34,6 +36,8 @@ ms_status evaluate(cnn *m, const dataset *ds, const uint32_t *idx, size_t count,
         size_t n = count - lo < batch ? count - lo : batch;
         for (size_t i = 0; i < n; i++)
             ids[i] = idx ? idx[lo + i] : (uint32_t)(lo + i);
+        if ((s = interrupt_check("evaluation", err)) != MS_OK)
+            break;
         dataset_batch(ds, ids, n, x, y);
         if (tf) {
             s = tf(tf_ctx, m, x, y, ids, n, err);
@@ -52,6 +56,25 @@ ms_status evaluate(cnn *m, const dataset *ds, const uint32_t *idx, size_t count,
     r->seconds = clock_seconds() - t0;
     free(x), free(y), free(pred), free(ids);
     return s;
+}
+
+ms_status eval_check_finite(cnn *m, const dataset *ds, const char *what, ms_err *err)
+{
+    float x[8 * CNN_PIXELS];
+    uint32_t ids[8] = {0};
+    size_t n = ds->n < 8 ? ds->n : 8;
+    if (n > m->max_batch)
+        n = m->max_batch;
+    for (size_t i = 0; i < n; i++)
+        ids[i] = (uint32_t)i;
+    dataset_batch(ds, ids, n, x, NULL);
+    const float *z = cnn_forward(m, x, n);
+    for (size_t i = 0; i < n * CNN_CLASSES; i++)
+        if (!isfinite(z[i]))
+            return ms_fail(err, MS_EDATA,
+                           "%s: the weights give a non-finite logit (%g) on test image %zu",
+                           what, (double)z[i], i / CNN_CLASSES);
+    return MS_OK;
 }
 
 double eval_accuracy(const eval_result *r)

@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "interrupt.h"
 #include "run.h"
 
 int main(int argc, char **argv)
@@ -25,6 +26,7 @@ int main(int argc, char **argv)
         }
         return 0;
     }
+    interrupt_install();
     s = run_experiment(&c, argc, argv, &err);
     if (s != MS_OK) {
         fprintf(stderr, "mnistsec: %s\n", err.msg);

@@ -58,8 +58,10 @@ static void epoch_loss_rows(run *r, const char *prefix, const train_stats *st)
 static ms_status baseline_model(run *r, ms_err *err)
 {
     const config *c = r->c;
-    if (c->load)
-        return cnn_load(r->m, c->load, err);
+    if (c->load) {
+        ms_status s = cnn_load(r->m, c->load, err);
+        return s != MS_OK ? s : eval_check_finite(r->m, &r->test, c->load, err);
+    }
     cnn_init(r->m, c->seed);
     train_opts o = {.epochs = c->epochs,
                     .batch_size = c->batch_size,

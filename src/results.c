@@ -1,6 +1,7 @@
 /* results.c - CSV and JSON result files (see results.h). */
 #include "results.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,8 +82,22 @@ void metrics_str(metrics *mt, const char *key, const char *val)
     metrics_add(mt, key, val, 0);
 }
 
+/* A non-finite number is remembered, not stored. */
+static int finite_or_flag(metrics *mt, const char *key, double v)
+{
+    if (isfinite(v))
+        return 1;
+    if (mt->status == MS_OK) {
+        mt->status = MS_ENUMERIC;
+        snprintf(mt->why, sizeof mt->why, "%.60s is %g", key, v);
+    }
+    return 0;
+}
+
 void metrics_num(metrics *mt, const char *key, double v)
 {
+    if (!finite_or_flag(mt, key, v))
+        return;
     char b[40];
     snprintf(b, sizeof b, "%.9g", v);
     metrics_add(mt, key, b, 0);
@@ -97,6 +112,8 @@ void metrics_int(metrics *mt, const char *key, uint64_t v)
 
 void metrics_time(metrics *mt, const char *key, double v)
 {
+    if (!finite_or_flag(mt, key, v))
+        return;
     char b[40];
     snprintf(b, sizeof b, "%.9g", v);
     metrics_add(mt, key, b, 1);
@@ -215,6 +232,12 @@ void table_str(csv_table *t, const char *v)
 
 void table_num(csv_table *t, double v)
 {
+    if (!isfinite(v) && t->status == MS_OK) {
+        t->status = MS_ENUMERIC;
+        snprintf(t->why, sizeof t->why, "column %zu of row %zu is %g, not written",
+                 t->ncols ? t->ncells % t->ncols + 1 : 0, t->ncols ? t->ncells / t->ncols + 1 : 0,
+                 v);
+    }
     char b[40];
     snprintf(b, sizeof b, "%.9g", v);
     table_str(t, b);
@@ -266,6 +289,9 @@ void csv_field(FILE *f, const char *s)
 
 ms_status write_metrics_csv(outset *os, const char *dir, const metrics *mt, ms_err *err)
 {
+    if (mt->status == MS_ENUMERIC)
+        return ms_fail(err, MS_ENUMERIC, "metrics.csv: %s; refusing to write a non-finite result",
+                       mt->why);
     if (mt->status != MS_OK)
         return ms_fail(err, mt->status, "metrics.csv: out of memory collecting rows");
     FILE *f;

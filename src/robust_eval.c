@@ -9,6 +9,7 @@
 
 #include "checks.h"
 #include "digit_grid.h"
+#include "eval.h"
 #include "robustness.h"
 
 #define EVAL_BATCH 100
@@ -203,6 +204,8 @@ ms_status robust_eval_run(run *r, const char *prefix, ms_err *err)
         s = cnn_create(&sm, EVAL_BATCH, r->threads, err);
         if (s == MS_OK)
             s = cnn_load(sm, c->surrogate, err);
+        if (s == MS_OK)
+            s = eval_check_finite(sm, &r->test, c->surrogate, err);
         if (s != MS_OK) {
             cnn_destroy(sm);
             return s;

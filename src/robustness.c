@@ -8,6 +8,7 @@
 
 #include "checked.h"
 #include "clock.h"
+#include "interrupt.h"
 #include "layers.h"
 #include "progress.h"
 
@@ -151,6 +152,10 @@ ms_status robustness_run(const attack_model *am, const dataset *ds, const uint32
                 rob[i] = r->clean_pred[lo + i] == sc.y[i];
             for (size_t a = 0; a < na && s == MS_OK; a++) {
                 robust_cell *c = &r->cell[e * na + a];
+                char what[80];
+                snprintf(what, sizeof what, "attack %s at eps %g", c->attack->name, c->eps);
+                if ((s = interrupt_check(what, err)) != MS_OK)
+                    break;
                 attack_params p = o->params[a];
                 p.eps = (float)o->eps[e];
                 attack_batch b = {.x = sc.x, .y = sc.y, .ids = sc.ids, .n = nb};

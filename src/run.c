@@ -227,12 +227,19 @@ ms_status run_experiment(const config *c, int argc, char **argv, ms_err *err)
     ms_status s = MS_OK;
     /* Output locations first, so a bad --out fails before minutes of training. */
     size_t out_existed_len = path_existing_prefix_len(c->out_dir);
-    s = make_dirs(c->out_dir, err);
+    s = path_check_output_dir("--out", c->out_dir, err);
+    if (s == MS_OK)
+        s = make_dirs(c->out_dir, err);
     /* An early, friendly check only; the outset re-checks at write time. */
     if (s == MS_OK && access(c->out_dir, W_OK) != 0) /* Flawfinder: ignore */
         s = ms_fail(err, MS_ECANTCREAT, "--out %s: directory is not writable", c->out_dir);
+    outdir_lock_t lock = {0};
+    if (s == MS_OK)
+        s = outdir_lock(c->out_dir, &lock, err);
     if (s == MS_OK && c->save)
         s = path_check_writable_target("--save", c->save, err);
+    if (s == MS_OK && c->save_adv)
+        s = path_check_output_dir("--save-adv", c->save_adv, err);
 
     int need_train = !c->load || md->needs_train == NEEDS_TRAIN_ALWAYS;
     if (s == MS_OK && need_train) {
@@ -262,6 +269,7 @@ ms_status run_experiment(const config *c, int argc, char **argv, ms_err *err)
     if (s == MS_OK && c->strict && r->checks_failed)
         s = ms_fail(err, MS_ECHECK, "--strict: %zu sanity check(s) FAILed (see %s/checks.csv)",
                     r->checks_failed, c->out_dir);
+    outdir_unlock(&lock);
     if (s != MS_OK)
         dirs_remove_created(c->out_dir, out_existed_len); /* empty ones only */
     run_free(r);

@@ -1,10 +1,12 @@
 /* train.c - the training loop (see train.h). */
 #include "train.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "checked.h"
+#include "interrupt.h"
 #include "clock.h"
 #include "layers.h"
 #include "progress.h"
@@ -71,9 +73,20 @@ ms_status train_run(cnn *m, adam *opt, const dataset *train, const train_opts *o
             }
             if (o->lr_at)
                 opt->lr = o->lr_at(o->lr_ctx, st->steps, o->epochs * nbatches);
+            char what[64];
+            snprintf(what, sizeof what, "%s epoch %zu", o->phase, e + 1);
+            if ((s = interrupt_check(what, err)) != MS_OK)
+                break;
             const float *z = cnn_forward(m, x, n);
             double loss = o->loss ? o->loss(o->loss_ctx, z, y, n, m->dz)
                                   : softmax_xent(m->dz, z, y, n, CNN_CLASSES, n);
+            if (!isfinite(loss) || loss > TRAIN_DIVERGED_LOSS) {
+                s = ms_fail(err, MS_ENUMERIC,
+                            "training diverged: the loss is %g at %s, batch %zu of %zu "
+                            "(try a smaller learning rate)",
+                            loss, what, b + 1, nbatches);
+                break;
+            }
             cnn_backward(m, m->dz, NULL, 1);
             adam_step(opt, m->params, m->grads, kctx_pool(m->k));
             loss_sum += loss * (double)n;

@@ -1,6 +1,7 @@
 /* test_results.c - result containers grow instead of dropping or overflowing (metric
  * rows, long keys, confusion matrices), the CSV table writer quotes as RFC 4180 and
  * refuses an incomplete row, and the files appear only on commit. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,33 @@ static void test_table_quoting(void)
     table_free(&t);
 }
 
+/* A NaN or infinity never reaches a file: the write is refused, naming the row. */
+static void test_nonfinite_refused(void)
+{
+    metrics mt;
+    metrics_init(&mt);
+    metrics_num(&mt, "clean_accuracy", 0.5);
+    metrics_num(&mt, "clean_loss", NAN);
+    metrics_time(&mt, "train_seconds", INFINITY);
+    outset os;
+    outset_init(&os);
+    ms_err err;
+    CHECK(write_metrics_csv(&os, dir, &mt, &err) == MS_ENUMERIC, "NaN metric written");
+    CHECK(strstr(err.msg, "clean_loss") != NULL, "message: %s", err.msg);
+    outset_abort(&os);
+    metrics_free(&mt);
+    static const char *const cols[] = {"a", "b"};
+    csv_table t;
+    table_init(&t, "nf.csv", 2, cols);
+    table_num(&t, 1.0);
+    table_num(&t, -INFINITY);
+    outset_init(&os);
+    CHECK(write_table_csv(&os, dir, &t, &err) == MS_ENUMERIC, "Inf cell written");
+    CHECK(strstr(err.msg, "nf.csv") != NULL, "message: %s", err.msg);
+    outset_abort(&os);
+    table_free(&t);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/test_results.XXXXXX");
@@ -126,6 +154,7 @@ int main(void)
     RUN(test_metrics_grow);
     RUN(test_confusions_grow);
     RUN(test_table_quoting);
+    RUN(test_nonfinite_refused);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
