@@ -98,6 +98,8 @@ typedef struct {
     uint64_t seed;      /* base of the per-image streams */
     uint64_t salt;      /* use of the streams (attack_rng) */
     uint32_t restart;   /* set by attack_restarts for each run */
+    int keep_going;     /* PGD: step every example to the end (training, transfer); 0: an
+                         * example stops at its first misclassified iterate */
     const attack_model *surrogate; /* transfer: the model the examples are crafted on */
 } attack_params;
 
@@ -133,8 +135,9 @@ typedef struct {
     float *vec[ATTACK_WS_VECS];
     uint8_t *byte[ATTACK_WS_BYTES];
     float *dz;     /* (cap, classes) */
-    uint32_t *idx; /* (cap) */
-    uint32_t *ids; /* (cap) gathered image indices */
+    uint32_t *idx;  /* (cap) used by attack_restarts */
+    uint32_t *ids;  /* (cap) gathered image indices, used by attack_restarts */
+    uint32_t *act;  /* (cap) free for one run (e.g. its active examples) */
     void *mem;
 } attack_ws;
 

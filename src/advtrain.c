@@ -256,6 +256,7 @@ ms_status advtrain_run(cnn *m, const dataset *train, const advtrain_opts *o, csv
     p.steps = steps;
     p.step = (float)step;
     p.random_start = am->random_start;
+    p.keep_going = 1; /* train on PGD's examples as Madry et al. do, not early-stopped ones */
     p.salt = 0xAD7;
     attack_train at;
     ms_status s = attack_train_init(&at, def, &p, m, o->batch_size, err);

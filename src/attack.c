@@ -218,7 +218,7 @@ ms_status attack_ws_create(attack_ws *ws, size_t cap, size_t dim, size_t classes
     if (!size_mul(&plane, cap, dim) || !size_mul(&floats, plane, ATTACK_WS_PLANES) ||
         !size_add(&floats, floats, cap * ATTACK_WS_VECS) || !size_mul(&fb, cap, classes) ||
         !size_add(&floats, floats, fb) || !size_mul(&fb, floats, sizeof(float)) ||
-        !size_mul(&ib, cap, 2 * sizeof(uint32_t)) || !size_mul(&bytes, cap, ATTACK_WS_BYTES) ||
+        !size_mul(&ib, cap, 3 * sizeof(uint32_t)) || !size_mul(&bytes, cap, ATTACK_WS_BYTES) ||
         !size_add(&total, fb, ib) || !size_add(&total, total, bytes) || cap == 0)
         return ms_fail(err, MS_EINTERNAL, "attack workspace size overflows");
     ws->mem = malloc(total);
@@ -234,6 +234,7 @@ ms_status attack_ws_create(attack_ws *ws, size_t cap, size_t dim, size_t classes
     uint32_t *u = (uint32_t *)(void *)q;
     ws->idx = u, u += cap;
     ws->ids = u, u += cap;
+    ws->act = u, u += cap;
     uint8_t *b = (uint8_t *)(void *)u;
     for (size_t i = 0; i < ATTACK_WS_BYTES; i++)
         ws->byte[i] = b, b += cap;

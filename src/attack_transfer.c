@@ -34,7 +34,11 @@ ms_status attack_transfer(const attack_model *am, const attack_batch *b,
     /* the images (n, D) go straight to out->x_adv; the surrogate's own scores, which
      * PGD needs for its restarts, to scratch */
     attack_out so = {.x_adv = out->x_adv, .loss = ws->vec[5], .correct = ws->byte[4]};
-    ms_status s = attack_pgd(sur, b, p, ws, &so, err);
+    /* every step on the surrogate: stopping where the surrogate is first fooled would
+     * leave examples on the edge of its decision boundary, which transfer poorly */
+    attack_params q = *p;
+    q.keep_going = 1;
+    ms_status s = attack_pgd(sur, b, &q, ws, &so, err);
     if (s != MS_OK)
         return s;
     if (out->loss || out->correct)

@@ -666,6 +666,7 @@ static void test_transfer_self_is_pgd(void)
     attack_params p = attack_params_default(0.06f, 43);
     p.steps = 20;
     p.restarts = 2;
+    p.keep_going = 1; /* transfer takes every step on the surrogate */
     attack_batch b = {.x = x, .y = y, .ids = ids, .n = N};
     attack_out op = {.x_adv = xp, .loss = lp, .correct = cp};
     attack_out ot = {.x_adv = xt, .loss = lt, .correct = ct};
@@ -706,6 +707,7 @@ static void test_transfer_other_surrogate(void)
     attack_ws ws = make_ws(N, D);
     attack_params p = attack_params_default(0.05f, 55);
     p.steps = 10;
+    p.keep_going = 1; /* transfer takes every step on the surrogate */
     attack_batch b = {.x = x, .y = y, .ids = ids, .n = N};
     attack_out os = {.x_adv = xs, .loss = ls, .correct = cs};
     attack_out ot = {.x_adv = xt, .loss = lt, .correct = ct};
