@@ -1,9 +1,12 @@
-/* kernels.h - fast, multi-threaded versions of the ops in layers.h.
+/* kernels.h - fast, multi-threaded versions of the ops in layers.h (src/kernels_*.c).
  *
  * Same shapes and conventions as layers.h (dw/db accumulate, dx overwritten, dx may be
  * NULL), each checked against its reference in tests/test_kernels.c. Work is split
  * so that every output element is computed by one task in a fixed order: results are
- * bit-identical whatever the thread count.
+ * bit-identical whatever the thread count. Convs larger than the scratch (more than 64
+ * channels on either side, or planes larger than 28 x 28) are computed by the reference
+ * ops of layers.h; their backward with a mask, the pool routing or without parameter
+ * gradients allocates its staging per call, and sets its outputs to NaN if it cannot.
  *
  * Legend: N batch, C channels (Ci in, Co out), H height, W width, I inputs, O outputs.
  */
@@ -22,7 +25,6 @@ typedef struct kctx kctx;
 
 ms_status kctx_create(kctx **k, size_t nthreads, size_t max_batch, ms_err *err);
 void kctx_destroy(kctx *k);
-size_t kctx_threads(const kctx *k);
 threadpool *kctx_pool(kctx *k);
 
 /* y = conv3x3(x, w) + b, then ReLU if relu != 0.
@@ -43,7 +45,7 @@ void k_conv3x3_relu_backward(kctx *k, float *dx, float *dw, float *db, const flo
                              const float *a, const float *x, const float *w, size_t n,
                              size_t ci, size_t co, size_t h, size_t wd);
 /* k_conv3x3_backward of a conv followed by ReLU and 2x2 max pool (the backward of
- * k_conv3x3_relu_maxpool_forward): dy = (gp routed to argmax, as k_maxpool2x2_backward)
+ * k_conv3x3_relu_maxpool_forward): dy = (gp routed to argmax, as maxpool2x2_backward)
  * * [a > 0], where a at the argmax is the pooled activation pa; the full-size dy is
  * never built. Only the window maxima are visited, results bit-identical to
  * k_conv3x3_backward on the full-size dy.
@@ -66,10 +68,6 @@ void k_conv3x3_relu_maxpool_forward(kctx *k, float *y, float *p, uint32_t *argma
 /* 2x2 max pool, as maxpool2x2_forward. */
 void k_maxpool2x2_forward(kctx *k, float *y, uint32_t *argmax, const float *x, size_t n,
                           size_t c, size_t h, size_t w);
-/* dx (N, C, H, W) overwritten: dy routed to argmax, times the ReLU mask (a > 0) of
- * the pooled activation a (N, C, H, W); pass a = NULL for no mask. */
-void k_maxpool2x2_backward(kctx *k, float *dx, const float *dy, const uint32_t *argmax,
-                           const float *a, size_t n, size_t c, size_t h, size_t w);
 
 /* y = x W^T + b, then ReLU if relu != 0.  x: (N, I)  w: (O, I)  b: (O)  y: (N, O) */
 void k_linear_forward(kctx *k, float *y, const float *x, const float *w, const float *b,
