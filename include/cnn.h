@@ -44,8 +44,8 @@ typedef struct {
     float *params; /* nparams floats */
     float *grads;  /* nparams floats, same layout */
     /* views into params / grads */
-    float *w1, *b1, *w2, *b2, *w3, *b3, *w4, *b4;
-    float *gw1, *gb1, *gw2, *gb2, *gw3, *gb3, *gw4, *gb4;
+    float *conv1_w, *conv1_b, *conv2_w, *conv2_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b;
+    float *gconv1_w, *gconv1_b, *gconv2_w, *gconv2_b, *gfc1_w, *gfc1_b, *gfc2_w, *gfc2_b;
     ckpt_tensor tensors[CNN_NTENSORS]; /* names and shapes, data -> params */
 
     /* workspace for max_batch images (one allocation) */

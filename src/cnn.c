@@ -61,9 +61,9 @@ ms_status cnn_create(cnn **out, size_t max_batch, size_t nthreads, ms_err *err)
         return ms_fail(err, MS_EINTERNAL, "out of memory allocating %zu parameters", np);
     }
     m->grads = m->params + np;
-    float **views[CNN_NTENSORS] = {&m->w1, &m->b1, &m->w2, &m->b2, &m->w3, &m->b3, &m->w4, &m->b4};
-    float **gviews[CNN_NTENSORS] = {&m->gw1, &m->gb1, &m->gw2, &m->gb2,
-                                    &m->gw3, &m->gb3, &m->gw4, &m->gb4};
+    float **views[CNN_NTENSORS] = {&m->conv1_w, &m->conv1_b, &m->conv2_w, &m->conv2_b, &m->fc1_w, &m->fc1_b, &m->fc2_w, &m->fc2_b};
+    float **gviews[CNN_NTENSORS] = {&m->gconv1_w, &m->gconv1_b, &m->gconv2_w, &m->gconv2_b,
+                                    &m->gfc1_w, &m->gfc1_b, &m->gfc2_w, &m->gfc2_b};
     size_t off = 0;
     for (size_t i = 0; i < CNN_NTENSORS; i++) {
         *views[i] = m->params + off;
@@ -150,21 +150,21 @@ const float *cnn_forward(cnn *m, const float *x, size_t n)
     m->x = x;
     m->batch = n;
     if (m->reference) {
-        conv2d_forward(m->a1, x, m->w1, m->b1, n, 1, CNN_C1, CNN_SIDE, CNN_SIDE);
+        conv2d_forward(m->a1, x, m->conv1_w, m->conv1_b, n, 1, CNN_C1, CNN_SIDE, CNN_SIDE);
         relu_forward(m->a1, m->a1, n * CNN_C1 * CNN_PIXELS);
-        conv2d_forward(m->a2, m->a1, m->w2, m->b2, n, CNN_C1, CNN_C2, CNN_SIDE, CNN_SIDE);
+        conv2d_forward(m->a2, m->a1, m->conv2_w, m->conv2_b, n, CNN_C1, CNN_C2, CNN_SIDE, CNN_SIDE);
         relu_forward(m->a2, m->a2, n * CNN_C2 * CNN_PIXELS);
         maxpool2x2_forward(m->p, m->argmax, m->a2, n, CNN_C2, CNN_SIDE, CNN_SIDE);
-        linear_forward(m->h, m->p, m->w3, m->b3, n, CNN_POOLED, CNN_HIDDEN);
+        linear_forward(m->h, m->p, m->fc1_w, m->fc1_b, n, CNN_POOLED, CNN_HIDDEN);
         relu_forward(m->h, m->h, n * CNN_HIDDEN);
-        linear_forward(m->z, m->h, m->w4, m->b4, n, CNN_HIDDEN, CNN_CLASSES);
+        linear_forward(m->z, m->h, m->fc2_w, m->fc2_b, n, CNN_HIDDEN, CNN_CLASSES);
     } else {
-        k_conv3x3_forward(m->k, m->a1, x, m->w1, m->b1, n, 1, CNN_C1, CNN_SIDE, CNN_SIDE, 1);
+        k_conv3x3_forward(m->k, m->a1, x, m->conv1_w, m->conv1_b, n, 1, CNN_C1, CNN_SIDE, CNN_SIDE, 1);
         /* conv2 + ReLU + pool fused: each image is pooled while it is in cache */
-        k_conv3x3_relu_maxpool_forward(m->k, m->a2, m->p, m->argmax, m->a1, m->w2, m->b2, n,
+        k_conv3x3_relu_maxpool_forward(m->k, m->a2, m->p, m->argmax, m->a1, m->conv2_w, m->conv2_b, n,
                                        CNN_C1, CNN_C2, CNN_SIDE, CNN_SIDE, m->keep_conv2);
-        k_linear_forward(m->k, m->h, m->p, m->w3, m->b3, n, CNN_POOLED, CNN_HIDDEN, 1);
-        k_linear_forward(m->k, m->z, m->h, m->w4, m->b4, n, CNN_HIDDEN, CNN_CLASSES, 0);
+        k_linear_forward(m->k, m->h, m->p, m->fc1_w, m->fc1_b, n, CNN_POOLED, CNN_HIDDEN, 1);
+        k_linear_forward(m->k, m->z, m->h, m->fc2_w, m->fc2_b, n, CNN_HIDDEN, CNN_CLASSES, 0);
     }
     return m->z;
 }
@@ -172,10 +172,10 @@ const float *cnn_forward(cnn *m, const float *x, size_t n)
 void cnn_backward(cnn *m, const float *dlogits, float *dx, int param_grads)
 {
     size_t n = m->batch;
-    float *gw4 = param_grads ? m->gw4 : NULL, *gb4 = param_grads ? m->gb4 : NULL;
-    float *gw3 = param_grads ? m->gw3 : NULL, *gb3 = param_grads ? m->gb3 : NULL;
-    float *gw2 = param_grads ? m->gw2 : NULL, *gb2 = param_grads ? m->gb2 : NULL;
-    float *gw1 = param_grads ? m->gw1 : NULL, *gb1 = param_grads ? m->gb1 : NULL;
+    float *gfc2_w = param_grads ? m->gfc2_w : NULL, *gfc2_b = param_grads ? m->gfc2_b : NULL;
+    float *gfc1_w = param_grads ? m->gfc1_w : NULL, *gfc1_b = param_grads ? m->gfc1_b : NULL;
+    float *gconv2_w = param_grads ? m->gconv2_w : NULL, *gconv2_b = param_grads ? m->gconv2_b : NULL;
+    float *gconv1_w = param_grads ? m->gconv1_w : NULL, *gconv1_b = param_grads ? m->gconv1_b : NULL;
     int need_conv1 = param_grads || dx;
     if (m->reference) {
         /* The reference ops always accumulate parameter gradients: send them to the
@@ -183,35 +183,35 @@ void cnn_backward(cnn *m, const float *dlogits, float *dx, int param_grads)
         float *g = param_grads ? m->grads : m->grads + m->nparams;
         if (!param_grads)
             memset(g, 0, m->nparams * sizeof(float));
-        float *r4 = g + (m->w4 - m->params), *r4b = g + (m->b4 - m->params);
-        float *r3 = g + (m->w3 - m->params), *r3b = g + (m->b3 - m->params);
-        float *r2 = g + (m->w2 - m->params), *r2b = g + (m->b2 - m->params);
-        float *r1 = g + (m->w1 - m->params), *r1b = g + (m->b1 - m->params);
-        linear_backward(m->dh, r4, r4b, dlogits, m->h, m->w4, n, CNN_HIDDEN, CNN_CLASSES);
+        float *r4 = g + (m->fc2_w - m->params), *r4b = g + (m->fc2_b - m->params);
+        float *r3 = g + (m->fc1_w - m->params), *r3b = g + (m->fc1_b - m->params);
+        float *r2 = g + (m->conv2_w - m->params), *r2b = g + (m->conv2_b - m->params);
+        float *r1 = g + (m->conv1_w - m->params), *r1b = g + (m->conv1_b - m->params);
+        linear_backward(m->dh, r4, r4b, dlogits, m->h, m->fc2_w, n, CNN_HIDDEN, CNN_CLASSES);
         relu_backward(m->dh, m->dh, m->h, n * CNN_HIDDEN);
-        linear_backward(m->dp, r3, r3b, m->dh, m->p, m->w3, n, CNN_POOLED, CNN_HIDDEN);
+        linear_backward(m->dp, r3, r3b, m->dh, m->p, m->fc1_w, n, CNN_POOLED, CNN_HIDDEN);
         maxpool2x2_backward(m->da2, m->dp, m->argmax, n, CNN_C2, CNN_SIDE, CNN_SIDE);
         relu_backward(m->da2, m->da2, m->a2, n * CNN_C2 * CNN_PIXELS);
-        conv2d_backward(m->da1, r2, r2b, m->da2, m->a1, m->w2, n, CNN_C1, CNN_C2, CNN_SIDE,
+        conv2d_backward(m->da1, r2, r2b, m->da2, m->a1, m->conv2_w, n, CNN_C1, CNN_C2, CNN_SIDE,
                         CNN_SIDE);
         relu_backward(m->da1, m->da1, m->a1, n * CNN_C1 * CNN_PIXELS);
-        conv2d_backward(dx, r1, r1b, m->da1, m->x, m->w1, n, 1, CNN_C1, CNN_SIDE, CNN_SIDE);
+        conv2d_backward(dx, r1, r1b, m->da1, m->x, m->conv1_w, n, 1, CNN_C1, CNN_SIDE, CNN_SIDE);
         return;
     }
-    k_linear_backward(m->k, m->dh, gw4, gb4, dlogits, m->h, m->w4, n, CNN_HIDDEN, CNN_CLASSES);
+    k_linear_backward(m->k, m->dh, gfc2_w, gfc2_b, dlogits, m->h, m->fc2_w, n, CNN_HIDDEN, CNN_CLASSES);
     relu_backward(m->dh, m->dh, m->h, n * CNN_HIDDEN);
     /* dp is masked by [p > 0] (p = max of ReLU outputs), as conv2's backward does again */
-    k_linear_relu_input_backward(m->k, m->dp, gw3, gb3, m->dh, m->p, m->w3, n, CNN_POOLED,
+    k_linear_relu_input_backward(m->k, m->dp, gfc1_w, gfc1_b, m->dh, m->p, m->fc1_w, n, CNN_POOLED,
                                  CNN_HIDDEN);
     /* the pool routing and conv2's ReLU mask happen inside conv2's backward, which
      * visits only the window maxima (da2 is not written); conv1's ReLU mask is applied
      * while conv1's backward stages da1 */
-    k_conv3x3_relu_maxpool_backward(m->k, need_conv1 ? m->da1 : NULL, gw2, gb2, m->dp,
-                                    m->argmax, m->p, m->a1, m->w2, n, CNN_C1, CNN_C2,
+    k_conv3x3_relu_maxpool_backward(m->k, need_conv1 ? m->da1 : NULL, gconv2_w, gconv2_b, m->dp,
+                                    m->argmax, m->p, m->a1, m->conv2_w, n, CNN_C1, CNN_C2,
                                     CNN_SIDE, CNN_SIDE);
     if (!need_conv1)
         return;
-    k_conv3x3_relu_backward(m->k, dx, gw1, gb1, m->da1, m->a1, m->x, m->w1, n, 1, CNN_C1,
+    k_conv3x3_relu_backward(m->k, dx, gconv1_w, gconv1_b, m->da1, m->a1, m->x, m->conv1_w, n, 1, CNN_C1,
                             CNN_SIDE, CNN_SIDE);
 }
 

@@ -218,25 +218,25 @@ static void bench_kernels(const size_t *threads, size_t nthr, int runs)
             y[i] = (uint8_t)rng_below(&r, CLS);
         cnn *c = m->m;
         KTIME("conv1 fwd+relu", B * FLOP_CONV1,
-              k_conv3x3_forward(k, a1, x, c->w1, c->b1, B, 1, C1, 28, 28, 1));
+              k_conv3x3_forward(k, a1, x, c->conv1_w, c->conv1_b, B, 1, C1, 28, 28, 1));
         KTIME("conv2 fwd+relu+pool", B * FLOP_CONV2,
-              k_conv3x3_relu_maxpool_forward(k, a2, p, am, a1, c->w2, c->b2, B, C1, C2, 28, 28, 0));
+              k_conv3x3_relu_maxpool_forward(k, a2, p, am, a1, c->conv2_w, c->conv2_b, B, C1, C2, 28, 28, 0));
         KTIME("fc1 fwd+relu", B * FLOP_FC1,
-              k_linear_forward(k, h, p, c->w3, c->b3, B, POOLED, HID, 1));
+              k_linear_forward(k, h, p, c->fc1_w, c->fc1_b, B, POOLED, HID, 1));
         KTIME("fc1 bwd dx+dw", 2 * B * FLOP_FC1,
-              k_linear_relu_input_backward(k, dp, c->gw3, c->gb3, dh, p, c->w3, B, POOLED,
+              k_linear_relu_input_backward(k, dp, c->gfc1_w, c->gfc1_b, dh, p, c->fc1_w, B, POOLED,
                                            HID));
         KTIME("conv2 bwd (pool,relu) dx+dw", 2 * B * FLOP_CONV2,
-              k_conv3x3_relu_maxpool_backward(k, da1, c->gw2, c->gb2, dp, am, p, a1, c->w2, B,
+              k_conv3x3_relu_maxpool_backward(k, da1, c->gconv2_w, c->gconv2_b, dp, am, p, a1, c->conv2_w, B,
                                               C1, C2, 28, 28));
         KTIME("conv2 bwd (pool,relu) dx", B * FLOP_CONV2,
-              k_conv3x3_relu_maxpool_backward(k, da1, NULL, NULL, dp, am, p, a1, c->w2, B, C1,
+              k_conv3x3_relu_maxpool_backward(k, da1, NULL, NULL, dp, am, p, a1, c->conv2_w, B, C1,
                                               C2, 28, 28));
         KTIME("conv1 bwd (relu) dw", B * FLOP_CONV1,
-              k_conv3x3_relu_backward(k, NULL, c->gw1, c->gb1, da1, a1, x, c->w1, B, 1, C1, 28,
+              k_conv3x3_relu_backward(k, NULL, c->gconv1_w, c->gconv1_b, da1, a1, x, c->conv1_w, B, 1, C1, 28,
                                       28));
         KTIME("conv1 bwd (relu) dx", B * FLOP_CONV1,
-              k_conv3x3_relu_backward(k, dx, NULL, NULL, da1, a1, x, c->w1, B, 1, C1, 28, 28));
+              k_conv3x3_relu_backward(k, dx, NULL, NULL, da1, a1, x, c->conv1_w, B, 1, C1, 28, 28));
         KTIME("adam", 0.0, adam_step(&m->opt, c->params, c->grads, kctx_pool(k)));
         KTIME("step: train", B * FLOP_TRAIN, (void)train_step(m, x, y, B));
         KTIME("step: forward", B * FLOP_FWD, (void)forward(m, x, B));

@@ -176,7 +176,7 @@ static void test_network_gradcheck(void)
                     "(tol = %.0e + %.0e*|ref|, double-precision FD, h = %.0e)\n",
             worst, atol, rtol, h);
     /* The check can fail: a 1% error in one gradient element is caught. */
-    size_t e = (size_t)(m->w2 - m->params) + 100;
+    size_t e = (size_t)(m->conv2_w - m->params) + 100;
     for (size_t i = 0; i < m->nparams; i++)
         d[i] = 0.0;
     d[100] = 1.0;

@@ -75,7 +75,7 @@ static void test_huge_weights_refused(void)
     CHECK(cnn_create(&m, 8, 1, &err) == MS_OK, "%s", err.msg);
     cnn_init(m, 1);
     for (size_t i = 0; i < CNN_CLASSES * CNN_HIDDEN; i++)
-        m->w4[i] = 3e38f; /* finite, valid checksum, but the logits overflow */
+        m->fc2_w[i] = 3e38f; /* finite, valid checksum, but the logits overflow */
     char ck[160], out[160];
     snprintf(ck, sizeof ck, "%s/huge.ckpt", root);
     snprintf(out, sizeof out, "%s/out_huge", root);
