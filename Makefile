@@ -122,6 +122,11 @@ fuzz:
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/obj/main.d
 
+# The published models under every attack (results/robustness/, needs make report).
+.PHONY: robustness
+robustness: all
+	sh scripts/robustness.sh
+
 # Reproduce the published tables on full MNIST (results/*/, results/REPORT.md).
 .PHONY: report table-baseline table-poisoned table-fgsm table-advtrain
 report: all
