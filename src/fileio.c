@@ -560,9 +560,11 @@ ms_status outdir_lock(const char *dir, outdir_lock_t *lk, ms_err *err)
             lk->held = 1;
             return MS_OK;
         }
-        if (r < 0)
-            return ms_fail(err, MS_ECANTCREAT, "--out %s: cannot create lock file %s: %s", dir,
-                           lk->path, strerror(errno));
+        if (r < 0) /* a full disk or a device error is an I/O error, like a result's */
+            return ms_fail(err, (errno == ENOSPC || errno == EIO || errno == EDQUOT) ? MS_EIO
+                                                                                   : MS_ECANTCREAT,
+                           "--out %s: cannot create lock file %s: %s", dir, lk->path,
+                           strerror(errno));
         int fd = open(lk->path, O_RDONLY);
         if (fd < 0) {
             if (errno == ENOENT)
