@@ -25,7 +25,7 @@ void cli_usage(FILE *f)
         "\n"
         "Common options:\n"
         "  --mode MODE             one of the modes above (required)\n"
-        "  --data DIR              MNIST IDX files, raw or .gz (default $MNIST_DIR, else data/mnist)\n"
+        "  --data DIR              IDX files, raw or .gz (default $MNIST_DIR, data/mnist)\n"
         "  --out DIR               output directory (default results/MODE)\n"
         "  --epochs N              training epochs (5)\n"
         "  --batch-size N          mini-batch size (64)\n"
@@ -48,9 +48,9 @@ void cli_usage(FILE *f)
         "adv_only / adv_training:\n"
         "  --epsilon X             L-inf radius in [0,1] pixel space (0.3)\n"
         "  --attack-limit N        attack only the first N test images (default: all)\n"
-        "  --save-adv DIR          adv_only: write the worst-case adversarial test images at\n"
+        "  --save-adv DIR          adv_only: write the worst-case adversarial images at\n"
         "                          --epsilon into DIR as t10k-images-idx3-ubyte (float32\n"
-        "                          IDX) and t10k-labels-idx1-ubyte, readable with --data DIR\n"
+        "                          IDX) and t10k-labels-idx1-ubyte (read by --data DIR)\n"
         "  --attack LIST           attacks to run, comma-separated, or all (default fgsm;\n"
         "                          adv_training: on the hardened model)\n"
         "  --eps-sweep LIST        epsilons to evaluate, e.g. 0,0.1,0.2,0.3 (--epsilon is\n"
@@ -63,7 +63,7 @@ void cli_usage(FILE *f)
         "  --apgd-iters N          APGD iterations (100)\n"
         "  --apgd-targets N        APGD-T target classes (3)\n"
         "  --square-queries N      Square Attack queries per image (1000)\n"
-        "  --surrogate FILE        checkpoint of the model the transfer attack is crafted on\n"
+        "  --surrogate FILE        checkpoint of the model transfer examples are made on\n"
         "  --strict                exit 1 if a sanity check FAILs (results still written)\n"
         "\n"
         "adv_training:\n"
@@ -75,9 +75,9 @@ void cli_usage(FILE *f)
         "  --adv-step-size X       its step (method's default rule)\n"
         "  --adv-eps-ramp N        grow the training epsilon linearly over N epochs (0)\n"
         "  --adv-from baseline|scratch   fine-tune the baseline (published) or start anew\n"
-        "  --lr-schedule constant|cosine|onecycle   learning rate over training (constant)\n"
+        "  --lr-schedule S         constant (default), cosine or onecycle\n"
         "  --val-count N           hold out the last N training images; after every epoch\n"
-        "                          their clean and PGD-20 accuracy; keep the best epoch (0)\n"
+        "                          their clean and PGD-20 accuracy; keeps the best epoch\n"
         "  --trades-beta X         TRADES weight of the KL term (6)\n"
         "\n",
         f);
@@ -92,10 +92,11 @@ void cli_usage(FILE *f)
         "Aliases: --batch_size, --data_dir, --epsilon_fgsm, --poison_count,\n"
         "         --poison_target_label, --poison_source_label.\n"
         "\n"
-        "Exit status: 0 success, 1 a sanity check FAILed under --strict (results written),\n"
-        "64 usage error, 65 bad input data, 66 missing or unreadable input, 70 internal\n"
-        "error (including out of memory), 73 cannot create output or --out in use, 74 I/O\n"
-        "error, 75 non-finite numbers (training diverged), 130/143 SIGINT/SIGTERM.\n",
+        "Exit status: 0 success, 1 a sanity check FAILed under --strict (results\n"
+        "written), 64 usage error, 65 bad input data, 66 missing or unreadable input,\n"
+        "70 internal error (including out of memory), 73 cannot create output or --out\n"
+        "in use, 74 I/O error, 75 non-finite numbers (training diverged), 130/143\n"
+        "SIGINT/SIGTERM.\n",
         f);
 }
 

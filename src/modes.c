@@ -394,7 +394,7 @@ static const mode_def modes[] = {
     {"baseline", mode_baseline, NEEDS_TRAIN_UNLESS_LOADED, 1, 0, 0,
      "train on clean data, evaluate"},
     {"poisoned", mode_poisoned, NEEDS_TRAIN_UNLESS_LOADED, 1, 0, 0,
-     "backdoor: trigger + relabel training images, measure attack success"},
+     "backdoor: trigger + relabel training images, measure it"},
     {"adv_only", mode_adv_only, NEEDS_TRAIN_UNLESS_LOADED, 1, 1, 1,
      "FGSM evasion against a trained (or --load'ed) model"},
     {"adv_training", mode_adv_training, NEEDS_TRAIN_ALWAYS, 2, 0, 1,
