@@ -43,20 +43,33 @@ static double best_attack(const robust_result *r, size_t e, int want_gradient, s
     return best;
 }
 
+/* The first epsilon at which attack a's accuracy exceeds attack b's by more than
+ * margin, or SIZE_MAX; SIZE_MAX - 1 if either attack did not run. */
+static size_t first_gap(const robust_result *r, const char *a, const char *b, double margin,
+                        size_t *ia, size_t *ib)
+{
+    *ia = find(r, a), *ib = find(r, b);
+    if (*ia == SIZE_MAX || *ib == SIZE_MAX)
+        return SIZE_MAX - 1;
+    for (size_t e = 0; e < r->neps; e++)
+        if (acc(r, e, *ia) > acc(r, e, *ib) + margin)
+            return e;
+    return SIZE_MAX;
+}
+
 static check_status pgd_below_fgsm(const check_input *in, char *d, size_t cap)
 {
     const robust_result *r = in->r;
-    size_t f = find(r, "fgsm"), p = find(r, "pgd");
-    if (f == SIZE_MAX || p == SIZE_MAX) {
+    size_t p, f, e = first_gap(r, "pgd", "fgsm", TOL_ORDER, &p, &f);
+    if (e == SIZE_MAX - 1) {
         snprintf(d, cap, "needs both fgsm and pgd");
         return CHECK_SKIP;
     }
-    for (size_t e = 0; e < r->neps; e++)
-        if (acc(r, e, p) > acc(r, e, f) + TOL_ORDER) {
-            snprintf(d, cap, "eps %g: PGD %.4f above FGSM %.4f: PGD is too weak",
-                     robust_at(r, e, 0)->eps, acc(r, e, p), acc(r, e, f));
-            return CHECK_FAIL;
-        }
+    if (e != SIZE_MAX) {
+        snprintf(d, cap, "eps %g: PGD %.4f above FGSM %.4f: PGD is too weak",
+                 robust_at(r, e, 0)->eps, acc(r, e, p), acc(r, e, f));
+        return CHECK_FAIL;
+    }
     snprintf(d, cap, "PGD <= FGSM + 0.5 pp at all %zu epsilons", r->neps);
     return CHECK_PASS;
 }
@@ -204,17 +217,16 @@ static check_status no_masking(const check_input *in, char *d, size_t cap)
 static check_status fgsm_not_overstating(const check_input *in, char *d, size_t cap)
 {
     const robust_result *r = in->r;
-    size_t f = find(r, "fgsm"), p = find(r, "pgd");
-    if (f == SIZE_MAX || p == SIZE_MAX) {
+    size_t f, p, e = first_gap(r, "fgsm", "pgd", FGSM_OVERSTATES, &f, &p);
+    if (e == SIZE_MAX - 1) {
         snprintf(d, cap, "needs both fgsm and pgd");
         return CHECK_SKIP;
     }
-    for (size_t e = 0; e < r->neps; e++)
-        if (acc(r, e, f) > acc(r, e, p) + FGSM_OVERSTATES) {
-            snprintf(d, cap, "FGSM overstates robustness: eps %g: FGSM %.4f, PGD %.4f",
-                     robust_at(r, e, 0)->eps, acc(r, e, f), acc(r, e, p));
-            return CHECK_WARN;
-        }
+    if (e != SIZE_MAX) {
+        snprintf(d, cap, "FGSM overstates robustness: eps %g: FGSM %.4f, PGD %.4f",
+                 robust_at(r, e, 0)->eps, acc(r, e, f), acc(r, e, p));
+        return CHECK_WARN;
+    }
     snprintf(d, cap, "FGSM within 10 pp of PGD at every epsilon");
     return CHECK_PASS;
 }
