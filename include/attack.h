@@ -214,6 +214,15 @@ ms_status attack_run(const attack_def *a, const attack_model *am, const attack_b
                      const attack_params *p, attack_ws *ws, attack_out *out,
                      attack_stats *st, ms_err *err);
 
+/* out with loss and correct pointing at workspace scratch (vec[5], byte[4]) where they
+ * are NULL, for attacks that need them internally. */
+attack_out attack_out_or_scratch(const attack_out *out, attack_ws *ws);
+
+/* Gathers the examples of b that are still classified correctly (correct[i] != 0) into
+ * the restart slots: x into ws->plane[6], labels into ws->byte[2], image indices into
+ * ws->ids and their positions in b into ws->idx. Returns how many. */
+size_t attack_gather_correct(const attack_batch *b, const uint8_t *correct, attack_ws *ws);
+
 /* Worst case over restarts: runs one_run p->restarts times (p->restart = 0, 1, ...),
  * each restart after the first only on the examples still classified correctly
  * (gathered into a sub-batch in ws->plane[6..7], ws->vec[4], ws->byte[2..3], ws->ids,

@@ -331,6 +331,31 @@ ms_status attack_run(const attack_def *a, const attack_model *am, const attack_b
 
 /* ---- restarts ------------------------------------------------------------------- */
 
+attack_out attack_out_or_scratch(const attack_out *out, attack_ws *ws)
+{
+    attack_out o = *out;
+    if (!o.loss)
+        o.loss = ws->vec[5];
+    if (!o.correct)
+        o.correct = ws->byte[4];
+    return o;
+}
+
+size_t attack_gather_correct(const attack_batch *b, const uint8_t *correct, attack_ws *ws)
+{
+    const size_t d = ws->dim;
+    size_t m = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (correct[i]) {
+            ws->idx[m] = (uint32_t)i;
+            ws->ids[m] = b->ids[i];
+            ws->byte[2][m] = b->y[i];
+            memcpy(ws->plane[6] + m * d, b->x + i * d, d * sizeof(float));
+            m++;
+        }
+    return m;
+}
+
 ms_status attack_restarts(attack_fn one_run, const attack_model *am, const attack_batch *b,
                           const attack_params *p, attack_ws *ws, attack_out *out,
                           ms_err *err)
@@ -342,16 +367,7 @@ ms_status attack_restarts(attack_fn one_run, const attack_model *am, const attac
     float *gx = ws->plane[6], *gxa = ws->plane[7], *gloss = ws->vec[4];
     uint8_t *gy = ws->byte[2], *gcorrect = ws->byte[3];
     for (size_t r = 1; r < p->restarts && s == MS_OK; r++) {
-        /* the examples still classified correctly */
-        size_t m = 0;
-        for (size_t i = 0; i < b->n; i++)
-            if (out->correct[i]) {
-                ws->idx[m] = (uint32_t)i;
-                ws->ids[m] = b->ids[i];
-                gy[m] = b->y[i];
-                memcpy(gx + m * d, b->x + i * d, d * sizeof *gx);
-                m++;
-            }
+        size_t m = attack_gather_correct(b, out->correct, ws);
         if (m == 0)
             break;
         attack_batch sub = {.x = gx, .y = gy, .ids = ws->ids, .n = m};

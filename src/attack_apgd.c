@@ -238,11 +238,7 @@ ms_status attack_apgd_ce(const attack_model *am, const attack_batch *b,
                          const attack_params *p, attack_ws *ws, attack_out *out,
                          ms_err *err)
 {
-    attack_out o = *out;
-    if (!o.loss)
-        o.loss = ws->vec[5];
-    if (!o.correct)
-        o.correct = ws->byte[4];
+    attack_out o = attack_out_or_scratch(out, ws);
     return attack_restarts(apgd_ce_once, am, b, p, ws, &o, err);
 }
 
@@ -270,11 +266,7 @@ ms_status attack_apgd_t(const attack_model *am, const attack_batch *b,
                         ms_err *err)
 {
     const size_t d = am->dim, n = b->n, k = am->classes;
-    attack_out o = *out;
-    if (!o.loss)
-        o.loss = ws->vec[5];
-    if (!o.correct)
-        o.correct = ws->byte[4];
+    attack_out o = attack_out_or_scratch(out, ws);
     if (n == 0)
         return MS_OK;
     if (k < 2 || k > 256)
@@ -293,15 +285,7 @@ ms_status attack_apgd_t(const attack_model *am, const attack_batch *b,
     size_t m = n; /* examples still classified correctly (an upper bound at first) */
     for (size_t t = 0; t < targets && m > 0; t++)
         for (size_t r = 0; r < restarts && m > 0; r++) {
-            m = 0;
-            for (size_t i = 0; i < n; i++)
-                if (o.correct[i]) {
-                    ws->idx[m] = (uint32_t)i;
-                    ws->ids[m] = b->ids[i];
-                    gy[m] = b->y[i];
-                    memcpy(gx + m * d, b->x + i * d, d * sizeof *gx);
-                    m++;
-                }
+            m = attack_gather_correct(b, o.correct, ws);
             if (m == 0)
                 break;
             /* targets: rank t among the other classes at the originals */

@@ -84,10 +84,6 @@ static ms_status pgd_once(const attack_model *am, const attack_batch *b,
 ms_status attack_pgd(const attack_model *am, const attack_batch *b, const attack_params *p,
                      attack_ws *ws, attack_out *out, ms_err *err)
 {
-    attack_out o = *out;
-    if (!o.loss)
-        o.loss = ws->vec[5];
-    if (!o.correct)
-        o.correct = ws->byte[4];
+    attack_out o = attack_out_or_scratch(out, ws);
     return attack_restarts(pgd_once, am, b, p, ws, &o, err);
 }

@@ -199,10 +199,6 @@ ms_status attack_square(const attack_model *am, const attack_batch *b, const att
         return ms_fail(err, MS_EINTERNAL,
                        "attack square: batch of %zu exceeds the workspace (%zu) or the model",
                        b->n, ws->cap);
-    attack_out o = *out;
-    if (!o.loss)
-        o.loss = ws->vec[5];
-    if (!o.correct)
-        o.correct = ws->byte[4];
+    attack_out o = attack_out_or_scratch(out, ws);
     return attack_restarts(square_once, am, b, p, ws, &o, err);
 }
