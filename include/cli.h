@@ -41,6 +41,13 @@ typedef struct {
     int all; /* "all" was given: every applicable attack, resolved after parsing */
 } attack_list;
 
+/* --defend: training-set detectors (defend.h) and whether STRIP runs. */
+typedef struct {
+    size_t n;
+    const struct detector_def *det[8];
+    int strip;
+} defend_list;
+
 typedef struct {
     const struct mode_def *mode;
     const char *data_dir;
@@ -85,6 +92,12 @@ typedef struct {
     int lr_schedule;       /* lr_schedule of advtrain.h */
     size_t val_count;
     double trades_beta;
+    /* poisoned: the defence */
+    defend_list defend;
+    double expected_poison;
+    double spectral_multiplier;
+    double cluster_threshold;
+    const char *save_activations;
     int help, version;
 } config;
 

@@ -23,6 +23,7 @@ typedef struct mode_def {
     size_t batch_factor; /* model capacity needed per training image (2: clean + adversarial) */
     int saves_adv;       /* --save-adv applies: the mode keeps its adversarial test set */
     int evaluates_attacks; /* --attack, --eps-sweep, --strict apply */
+    int defends_backdoor;  /* --defend applies */
     const char *help;
 } mode_def;
 

@@ -41,6 +41,7 @@ typedef struct run {
     size_t checks_failed; /* sanity checks that FAILed (--strict turns them into MS_ECHECK) */
     csv_table *checks;    /* checks.csv, made on first use (run_checks) */
     gallery *gallery;     /* examples.png, or NULL */
+    float *activations;   /* --save-activations: (train.n, 128), or NULL */
 } run;
 
 /* A new long-format table written as `file` into --out with the run's results; NULL

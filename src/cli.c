@@ -8,6 +8,7 @@
 
 #include "advtrain.h"
 #include "attack.h"
+#include "defend.h"
 #include "modes.h"
 #include "poison.h"
 
@@ -89,6 +90,14 @@ void cli_usage(FILE *f)
         fprintf(f, "  %-14s %s\n", adv_method_at(i)->name, adv_method_at(i)->help);
     fputs(
         "\n"
+        "poisoned, defence:\n"
+        "  --defend LIST           spectral, clustering, spectre (remove the flagged\n"
+        "                          training images, retrain, measure again) and strip\n"
+        "  --expected-poison X     assumed poisoned share of a class (0.05)\n"
+        "  --spectral-multiplier X flag X times the expected share (1.5)\n"
+        "  --cluster-threshold X   clustering flags a cluster smaller than X (0.35)\n"
+        "  --save-activations FILE FC1 activations of the training set (float32 IDX)\n"
+        "\n"
         "Aliases: --batch_size, --data_dir, --epsilon_fgsm, --poison_count,\n"
         "         --poison_target_label, --poison_source_label.\n"
         "\n"
@@ -110,6 +119,7 @@ typedef enum {
     OPT_MODE,
     OPT_CHOICE, /* int: the index of the value in choices[] */
     OPT_ADVMETHOD,
+    OPT_DEFEND, /* defend_list */
     OPT_NUMS,   /* num_list, elements in [lo, hi] */
     OPT_ATTACKS /* attack_list */
 } opt_kind;
@@ -178,6 +188,11 @@ static const opt_def opts[] = {
     {"lr-schedule", OPT_CHOICE, OFF(lr_schedule), 0, 0, schedule_choices},
     {"val-count", OPT_SIZE, OFF(val_count), 0, 10000000, NULL},
     {"trades-beta", OPT_DOUBLE, OFF(trades_beta), 0, 1000, NULL},
+    {"defend", OPT_DEFEND, OFF(defend), 0, 0, NULL},
+    {"expected-poison", OPT_DOUBLE, OFF(expected_poison), 1e-6, 0.5, NULL},
+    {"spectral-multiplier", OPT_DOUBLE, OFF(spectral_multiplier), 0.01, 100, NULL},
+    {"cluster-threshold", OPT_DOUBLE, OFF(cluster_threshold), 0.001, 0.5, NULL},
+    {"save-activations", OPT_STR, OFF(save_activations), 0, 0, NULL},
     {"help", OPT_FLAG, OFF(help), 0, 0, NULL},
     {"version", OPT_FLAG, OFF(version), 0, 0, NULL},
 };
@@ -273,6 +288,43 @@ static ms_status parse_nums(const opt_def *o, const char *v, num_list *l, ms_err
     return MS_OK;
 }
 
+static const char *detector_name_at(size_t i)
+{
+    return i < detector_count() ? detector_at(i)->name : "strip";
+}
+
+static ms_status parse_defend(const opt_def *o, const char *v, defend_list *l, ms_err *err)
+{
+    memset(l, 0, sizeof *l);
+    const char *p = v;
+    int last = 0;
+    for (size_t k = 0; !last; k++) {
+        char elem[64];
+        ms_status s = list_next(o->name, &p, k, elem, sizeof elem, &last, err);
+        if (s != MS_OK)
+            return s;
+        const detector_def *d = detector_find(elem);
+        if (!d && strcmp(elem, "strip") != 0) {
+            char names[160];
+            join_names(names, sizeof names, detector_count() + 1, detector_name_at);
+            return ms_fail(err, MS_EUSAGE, "--%s: element %zu '%s' is not one of %s", o->name,
+                           k + 1, elem, names);
+        }
+        int twice = d ? 0 : l->strip;
+        for (size_t j = 0; d && j < l->n; j++)
+            twice |= l->det[j] == d;
+        if (twice)
+            return ms_fail(err, MS_EUSAGE, "--%s: '%s' is given twice", o->name, elem);
+        if (!d)
+            l->strip = 1;
+        else if (l->n == sizeof l->det / sizeof l->det[0])
+            return ms_fail(err, MS_EUSAGE, "--%s: too many detectors", o->name);
+        else
+            l->det[l->n++] = d;
+    }
+    return MS_OK;
+}
+
 static ms_status parse_attacks(const opt_def *o, const char *v, attack_list *l, ms_err *err)
 {
     memset(l, 0, sizeof *l);
@@ -308,6 +360,8 @@ static ms_status parse_value(config *c, const opt_def *o, const char *v, ms_err 
 {
     if (o->kind == OPT_NUMS)
         return parse_nums(o, v, (num_list *)(void *)((char *)c + o->offset), err);
+    if (o->kind == OPT_DEFEND)
+        return parse_defend(o, v, (defend_list *)(void *)((char *)c + o->offset), err);
     if (o->kind == OPT_ATTACKS)
         return parse_attacks(o, v, (attack_list *)(void *)((char *)c + o->offset), err);
     char *base = (char *)c + o->offset;
@@ -432,6 +486,9 @@ ms_status cli_parse(config *c, int argc, char **argv, ms_err *err)
     c->adv_method = adv_method_find("fgsm");
     c->adv_eps = -1.0; /* --epsilon */
     c->trades_beta = 6.0;
+    c->expected_poison = 0.05;
+    c->spectral_multiplier = 1.5;
+    c->cluster_threshold = 0.35;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -489,6 +546,16 @@ ms_status cli_parse(config *c, int argc, char **argv, ms_err *err)
                        : c->eps_sweep.n               ? "eps-sweep"
                        : c->surrogate                 ? "surrogate"
                                                       : "strict");
+    if ((c->defend.n || c->defend.strip || c->save_activations) && !c->mode->defends_backdoor)
+        return ms_fail(err, MS_EUSAGE, "--%s: only with --mode poisoned",
+                       c->save_activations && !c->defend.n ? "save-activations" : "defend");
+    if ((c->defend.n || c->save_activations) && c->load)
+        return ms_fail(err, MS_EUSAGE,
+                       "--%s: needs the poisoned training set, so not with --load",
+                       c->defend.n ? "defend" : "save-activations");
+    if (c->save_activations && !c->defend.n)
+        return ms_fail(err, MS_EUSAGE, "--save-activations: with a training-set detector of "
+                                       "--defend");
     if (c->adv_eps < 0)
         c->adv_eps = c->epsilon;
     if (c->adv_from == ADV_FROM_SCRATCH && c->load)

@@ -16,6 +16,7 @@
 
 #include "advtrain.h"
 #include "attack.h"
+#include "backdoor_defense.h"
 #include "checked.h"
 #include "eval.h"
 #include "optim.h"
@@ -253,7 +254,7 @@ static ms_status mode_poisoned(run *r, ms_err *err)
     confusions_add(&r->conf, "clean", (const uint64_t(*)[CNN_CLASSES])clean.confusion, 1);
     confusions_add(&r->conf, "triggered", (const uint64_t(*)[CNN_CLASSES])trig.confusion, 0);
     backdoor_gallery(r);
-    return MS_OK;
+    return backdoor_defend(r, err);
 }
 
 /* ---- adv_only ------------------------------------------------------------------- */
@@ -391,13 +392,13 @@ static ms_status mode_adv_training(run *r, ms_err *err)
 /* ---- the mode table ------------------------------------------------------------- */
 
 static const mode_def modes[] = {
-    {"baseline", mode_baseline, NEEDS_TRAIN_UNLESS_LOADED, 1, 0, 0,
+    {"baseline", mode_baseline, NEEDS_TRAIN_UNLESS_LOADED, 1, 0, 0, 0,
      "train on clean data, evaluate"},
-    {"poisoned", mode_poisoned, NEEDS_TRAIN_UNLESS_LOADED, 1, 0, 0,
+    {"poisoned", mode_poisoned, NEEDS_TRAIN_UNLESS_LOADED, 1, 0, 0, 1,
      "backdoor: trigger + relabel training images, measure it"},
-    {"adv_only", mode_adv_only, NEEDS_TRAIN_UNLESS_LOADED, 1, 1, 1,
+    {"adv_only", mode_adv_only, NEEDS_TRAIN_UNLESS_LOADED, 1, 1, 1, 0,
      "FGSM evasion against a trained (or --load'ed) model"},
-    {"adv_training", mode_adv_training, NEEDS_TRAIN_ALWAYS, 2, 0, 1,
+    {"adv_training", mode_adv_training, NEEDS_TRAIN_ALWAYS, 2, 0, 1, 0,
      "baseline, then FGSM adversarial training; before/after numbers"},
 };
 

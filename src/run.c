@@ -176,6 +176,11 @@ static ms_status write_outputs(run *r, int argc, char **argv, ms_err *err)
         s = save_checkpoint(r, &os, err);
     if (s == MS_OK && r->c->save_adv)
         s = save_adv_set(r, &os, err);
+    if (s == MS_OK && r->c->save_activations && r->activations) {
+        size_t dims[2] = {r->train.n, CNN_HIDDEN};
+        s = idx_write_to(&os, r->c->save_activations, IDX_TYPE_F32, 2, dims, r->activations,
+                         err);
+    }
     if (s == MS_OK)
         s = write_run_manifest(r, &os, argc, argv, err);
     if (s == MS_OK)
@@ -203,6 +208,7 @@ static void run_free(run *r)
     free(r->adv_images);
     free(r->adv_labels);
     free(r->gallery);
+    free(r->activations);
     free(r);
 }
 
@@ -240,6 +246,8 @@ ms_status run_experiment(const config *c, int argc, char **argv, ms_err *err)
         s = path_check_writable_target("--save", c->save, err);
     if (s == MS_OK && c->save_adv)
         s = path_check_output_dir("--save-adv", c->save_adv, err);
+    if (s == MS_OK && c->save_activations)
+        s = path_check_writable_target("--save-activations", c->save_activations, err);
 
     int need_train = !c->load || md->needs_train == NEEDS_TRAIN_ALWAYS;
     if (s == MS_OK && need_train) {
