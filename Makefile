@@ -102,12 +102,15 @@ bench: $(BUILD)/tests/bench_main
 run: all
 	sh scripts/run_baseline.sh
 
+MANDIR ?= $(PREFIX)/share/man/man1
+
 install: all
-	mkdir -p $(DESTDIR)$(BINDIR)
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
 	cp mnistsec $(DESTDIR)$(BINDIR)/mnistsec
+	cp docs/mnistsec.1 $(DESTDIR)$(MANDIR)/mnistsec.1
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/mnistsec
+	rm -f $(DESTDIR)$(BINDIR)/mnistsec $(DESTDIR)$(MANDIR)/mnistsec.1
 
 clean:
 	rm -rf build build-* mnistsec
