@@ -116,7 +116,10 @@ clean:
 	rm -rf build build-* mnistsec
 
 # Security checks: static analysis (docs/SAST.md) and libFuzzer runs of the parsers.
-.PHONY: sast fuzz
+.PHONY: sast fuzz mutation
+# Deliberate bugs the tests must catch (docs/MUTATION.md with WRITE=1).
+mutation:
+	sh scripts/mutation.sh
 FUZZ_SECONDS ?= 60
 sast:
 	SAST_CFLAGS="$(filter-out -MMD -MP,$(REQ_CFLAGS)) $(OPT_CFLAGS)" sh scripts/sast.sh
