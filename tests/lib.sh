@@ -1,17 +1,23 @@
-# lib.sh - helpers for the shell tests: each check counts as one test; finish prints
-# "N passed, N failed" and exits non-zero if anything failed or nothing ran.
+# lib.sh - helpers for the shell tests: each check counts as one test, and a check
+# that cannot run here is a skip (counted, never a pass); finish prints
+# "N passed, N failed, N skipped" and exits non-zero if anything failed or nothing
+# was tried at all (a script whose every check was skipped exits 0, and tests/run.sh
+# shows it as a skip).
 PASSED=0
 FAILED=0
+SKIPPED=0
 ok() { PASSED=$((PASSED + 1)); echo "ok   $1" >&2; }
 fail() { FAILED=$((FAILED + 1)); echo "FAIL $1" >&2; }
+# skip NAME REASON: NAME did not run here, because of REASON.
+skip() { SKIPPED=$((SKIPPED + 1)); echo "skip $1: $2" >&2; }
 check() { # check NAME COMMAND...
     name=$1
     shift
     if "$@"; then ok "$name"; else fail "$name"; fi
 }
 finish() {
-    echo "$PASSED passed, $FAILED failed"
-    [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
+    echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+    [ "$FAILED" -eq 0 ] && [ $((PASSED + SKIPPED)) -gt 0 ]
     exit $?
 }
 # metric FILE KEY: the value of a row of metrics.csv

@@ -2,33 +2,30 @@
 # test_getdata.sh - scripts/get_mnist.sh against fake file:// mirrors of small fake
 # files with their own sums file: fallback between mirrors, refusal of corrupted
 # downloads (nothing left behind), and no download when verified files exist.
-# Needs curl (file:// URLs); prints "N passed, N failed" last.
+# Needs curl (file:// URLs): without it the whole test is one skip. The check of the
+# real files against data/SHA256SUMS is a skip when MNIST_DIR does not hold them.
+# Prints "N passed, N failed, N skipped" last.
 # shellcheck disable=SC2012  # ls on file names this script created
 set -u
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.." || exit 1
 script=scripts/get_mnist.sh
-pass=0
-fail=0
-ok() {
-    pass=$((pass + 1))
-    echo "ok   $1"
-}
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL $1"
-    [ -f "$work/out" ] && sed 's/^/    /' "$work/out"
-}
-# check DESCRIPTION COMMAND...: passes if the command succeeds.
+# check DESCRIPTION COMMAND...: passes if the command succeeds; on failure the
+# script's output is shown.
 check() {
     desc=$1
     shift
-    if "$@"; then ok "$desc"; else bad "$desc"; fi
+    if "$@"; then
+        ok "$desc"
+    else
+        fail "$desc"
+        [ -f "$work/out" ] && sed 's/^/    /' "$work/out" >&2
+    fi
 }
 
 if ! command -v curl >/dev/null 2>&1; then
-    echo "skipped: curl not found (needed for file:// mirrors)"
-    echo "1 passed, 0 failed"
-    exit 0
+    skip "get_mnist.sh against file:// mirrors" "curl not found (needed for file:// mirrors)"
+    finish
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/test_getdata.XXXXXX") || exit 1
@@ -175,8 +172,7 @@ if [ -n "$real" ] && { [ -f "$real/train-labels-idx1-ubyte.gz" ] ||
     rc=$?
     check "real MNIST_DIR verifies against data/SHA256SUMS (exit $rc)" [ "$rc" -eq 0 ]
 else
-    ok "real MNIST check skipped: MNIST_DIR not set or without MNIST"
+    skip "real MNIST_DIR verifies against data/SHA256SUMS" "MNIST_DIR not set or without MNIST"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
