@@ -371,6 +371,25 @@ static void test_evaluate_partial_batch(void)
         for (int p = 0; p < CNN_CLASSES; p++)
             total += r.confusion[t][p];
     CHECK(total == N && r.count == N, "confusion total %llu", (unsigned long long)total);
+    /* rows are true labels, columns predictions: the matrix of the (label, prediction)
+     * pairs of single-image forwards */
+    uint64_t want[CNN_CLASSES][CNN_CLASSES] = {{0}};
+    for (size_t i = 0; i < N; i++) {
+        float x[CNN_PIXELS];
+        uint8_t y, pred;
+        uint32_t id = (uint32_t)i;
+        dataset_batch(&ds, &id, 1, x, &y);
+        cnn_argmax(cnn_forward(m, x, 1), 1, &pred);
+        want[y][pred]++;
+    }
+    int same = 1, symmetric = 1;
+    for (int t = 0; t < CNN_CLASSES; t++)
+        for (int p = 0; p < CNN_CLASSES; p++) {
+            same &= r.confusion[t][p] == want[t][p];
+            symmetric &= want[t][p] == want[p][t];
+        }
+    CHECK(same, "confusion matrix is not confusion[label][prediction]");
+    CHECK(!symmetric, "fixture: a symmetric confusion matrix cannot show a transposition");
     /* the same images one at a time: the same counts and loss */
     CHECK(evaluate(m, &ds, NULL, N, 1, NULL, NULL, &plain, &err) == MS_OK, "%s", err.msg);
     CHECK(plain.correct == r.correct && close_enough(plain.loss_sum, r.loss_sum, 1e-9, 1e-9),
