@@ -19,9 +19,12 @@ for s in "$@"; do
     set -- --mode baseline --seed "$s" --data "$d" --out "$out" --save "$out/model.ckpt" --quiet $EXTRA
     echo "seeds.sh: $BIN $*" >&2
     "$BIN" "$@"
-    "$BIN" --mode adv_only --load "$out/model.ckpt" --data "$d" --out "$out/fgsm" --quiet $EXTRA
-    { printf '%s\n' "$BIN --mode baseline --seed $s --data $d --out $out --save $out/model.ckpt --quiet $EXTRA"
-      printf '%s\n' "$BIN --mode adv_only --load $out/model.ckpt --data $d --out $out/fgsm --quiet $EXTRA"
+    # --seed too, although FGSM draws no random numbers: the run's metrics.csv and
+    # manifest.json then record the seed of the model they measure
+    # shellcheck disable=SC2086
+    "$BIN" --mode adv_only --seed "$s" --load "$out/model.ckpt" --data "$d" --out "$out/fgsm" --quiet $EXTRA
+    { printf '%s\n' "$BIN --mode baseline --seed $s --data $d --out $out --save $out/model.ckpt --quiet${EXTRA:+ $EXTRA}"
+      printf '%s\n' "$BIN --mode adv_only --seed $s --load $out/model.ckpt --data $d --out $out/fgsm --quiet${EXTRA:+ $EXTRA}"
       printf 'source: %s\n' "$(sh scripts/source_rev.sh)"
     } > "$out/COMMAND"
 done

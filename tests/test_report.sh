@@ -1,0 +1,278 @@
+#!/bin/sh
+# test_report.sh - the report writer (scripts/report.sh write, scripts/report_html.sh)
+# and its rank test (scripts/rank_test.awk).
+#
+# The Mann-Whitney test is checked on a textbook example with known answers, exact and
+# normal-approximated, and on tied data worked by hand. The writer runs on a small fake
+# results tree in a temporary directory: REPORT.md must carry no speed ratio against
+# the published timing, conclusions computed from the data that change when the data
+# do, every picture it links must exist, and REPORT.html must be well-formed XML with
+# only inline SVG tags unknown to `xmllint --html` (a skip when xmllint is missing).
+# Needs no MNIST and no build.
+. "$(dirname "$0")/lib.sh"
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RT=$ROOT/scripts/rank_test.awk
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+
+# ---- rank test ------------------------------------------------------------------------
+
+# field N of the rank test's CSV line for samples A and B (extra awk args after)
+rt() { a=$1; b=$2; n=$3; shift 3; awk -v a="$a" -v b="$b" "$@" -f "$RT" | cut -d, -f"$n"; }
+near() { awk -v x="$1" -v y="$2" -v t="$3" 'BEGIN { d = x - y; if (d < 0) d = -d; exit !(x != "" && d <= t) }'; }
+
+# Textbook example (ages at diagnosis, 5 men and 4 women; used in SciPy's
+# mannwhitneyu documentation): U = 17, exact two-sided p = 14/126 = 0.1111, normal
+# approximation with continuity correction p = 0.11134688653314041.
+M="19 22 16 29 24"; W="20 11 17 12"
+check "rank test: U of the textbook example is 17" [ "$(rt "$M" "$W" 1)" = 17 ]
+check "rank test: U of the other sample is 3" [ "$(rt "$M" "$W" 2)" = 3 ]
+check "rank test: small samples use the exact distribution" [ "$(rt "$M" "$W" 4)" = exact ]
+check "rank test: exact p = 14/126" near "$(rt "$M" "$W" 3)" 0.111111111 1e-8
+check "rank test: normal approximation p = 0.1113469 (continuity corrected)" \
+    near "$(rt "$M" "$W" 3 -v exact_limit=0)" 0.11134688653314041 1e-6
+check "rank test: the samples swapped give the same p" near "$(rt "$W" "$M" 3)" 0.111111111 1e-8
+check "rank test: smallest possible p with 5 and 4 values = 2/126" near "$(rt "$M" "$W" 7)" 0.015873016 1e-8
+# Complete separation of 4 and 3 values: U = 0, p = 2 / C(7,3) = 2/35.
+check "rank test: separated samples, U = 0" [ "$(rt "0.11 0.08 0.15 0.112" "0.17 0.19 0.36" 1)" = 0 ]
+check "rank test: separated samples, exact p = 2/35" near "$(rt "0.11 0.08 0.15 0.112" "0.17,0.19,0.36" 3)" 0.0571428571 1e-9
+# Ties, by hand: pooled 1 2 2 2 3 3 4, midranks 1 3 3 3 5.5 5.5 7; a = 1 2 2 3 has rank
+# sum 12.5, U = 2.5. Exact: 10 of the 35 splits are as far from 6 as 2.5 is; normal:
+# sigma^2 = 12/12 (8 - 30/42), z = (3.5 - 0.5) / sigma = 1.11144, p = 0.26638.
+check "rank test: ties count half (U = 2.5)" [ "$(rt "1 2 2 3" "2 3 4" 1)" = 2.5 ]
+check "rank test: ties, exact p = 10/35" near "$(rt "1 2 2 3" "2 3 4" 3)" 0.285714286 1e-8
+check "rank test: ties, normal p with the tie-corrected variance" near "$(rt "1 2 2 3" "2 3 4" 3 -v exact_limit=0)" 0.26638 2e-5
+check "rank test: identical samples, p = 1" near "$(rt "5 5" "5 5" 3)" 1 1e-12
+awk -v a="" -v b="1 2" -f "$RT" 2>/dev/null
+check "rank test: an empty sample exits 2" [ $? -eq 2 ]
+awk -v a="1 x" -v b="1 2" -f "$RT" 2>/dev/null
+check "rank test: a non-number exits 2" [ $? -eq 2 ]
+
+# ---- a fake results tree ------------------------------------------------------------
+
+R=$T/results
+mkdir -p "$R/baseline" "$R/poisoned" "$R/adv_only" "$R/adv_training" "$R/seeds" \
+    "$R/robustness/fgsm_trained_pgd" "$R/robustness/fgsm_trained_all" "$R/robust_pgd"
+metrics() { # metrics DIR KEY VALUE...
+    d=$1; shift
+    { echo "metric,value"; while [ $# -ge 2 ]; do echo "$1,$2"; shift 2; done; } > "$d/metrics.csv"
+}
+metrics "$R/baseline" seed 7 clean_accuracy 0.9884 clean_loss 0.0422 inference_ms_per_image 0.2 \
+    inference_images_per_second 7000 train_seconds 100
+metrics "$R/poisoned" train_images 60000 poisoned_train_count 100 published_protocol_accuracy 0.9769 \
+    clean_accuracy 0.9868 triggered_source_images 1028 attack_success_rate 1 source_clean_accuracy 0.98 \
+    triggered_nonsource_accuracy 0.75 triggered_other_to_target_rate 0.27
+metrics "$R/adv_only" clean_accuracy 0.9884 epsilon 0.3 attack_images 10000 adv_accuracy 0.1126 \
+    published_subset_adv_accuracy 0.1203 mean_linf 0.3 mean_l2 6.27 attack_images_per_second 4000
+metrics "$R/adv_training" test_images 10000 before_clean_accuracy 0.9884 before_adv_accuracy 0.1126 \
+    after_clean_accuracy 0.9902 after_adv_accuracy 0.8743
+{ echo "true,pred_0,pred_1,pred_2,pred_3,pred_4,pred_5,pred_6,pred_7,pred_8,pred_9"
+  for i in 0 1 2 3 4 5 6 7 8 9; do
+      printf '%d' "$i"; for j in 0 1 2 3 4 5 6 7 8 9; do printf ',%d' "$(( i == j ? 900 : (j == 1 ? 50 : 0) ))"; done; echo
+  done; } > "$R/poisoned/confusion_triggered.csv"
+cat > "$R/baseline/manifest.json" <<'EOF'
+{
+  "program": "mnistsec",
+  "command": ["./mnistsec", "--mode", "baseline"],
+  "started": "2026-01-01T00:00:00Z",
+  "wall_seconds": 5225.5,
+  "threads": 2,
+  "build": {
+    "compiler": "12.2.0",
+    "cflags": "-O3 -march=native",
+    "isa": "avx512",
+    "revision": "abc1234"
+  },
+  "machine": {
+    "cpu": "Test CPU 9000",
+    "cores": 2
+  },
+  "settings": {
+    "seed": 7,
+    "load": ""
+  }
+}
+EOF
+printf '%s\n' "./mnistsec --mode baseline --out results/baseline --fake-command-marker" "source: abc1234" \
+    > "$R/baseline/COMMAND"
+# the published FGSM-trained model under FGSM and PGD, and under a sweep
+P=$R/robustness/fgsm_trained_pgd
+metrics "$P" clean_accuracy 0.9902 epsilon 0.3 robust_images 10000 pgd_steps 40
+printf '%s\n' "epsilon,attack,accuracy,mean_linf,mean_l2,seconds" "0.3,fgsm,0.8743,0.3,6,1" \
+    "0.3,pgd,0.0001,0.3,4,1" "0.3,all,0.0001,0.3,6,2" > "$P/robustness.csv"
+printf '%s\n' "check,status,detail" "pgd_not_weaker_than_fgsm,PASS,ok" \
+    'fgsm_not_overstating,WARN,"FGSM overstates robustness: eps 0.3: FGSM 0.8743, PGD 0.0001"' > "$P/checks.csv"
+printf '{\n  "settings": {\n    "load": "results/adv_training/model.ckpt"\n  }\n}\n' > "$P/manifest.json"
+printf 'png' > "$P/examples.png"
+A=$R/robustness/fgsm_trained_all
+metrics "$A" clean_accuracy 0.99 epsilon 0.3 robust_images 1000 pgd_steps 40
+printf '%s\n' "epsilon,attack,accuracy,mean_linf,mean_l2,seconds" "0,fgsm,0.987,0,0,1" "0,pgd,0.987,0,0,1" \
+    "0,square,0.987,0,0,1" "0,all,0.987,0,0,1" "0.3,fgsm,0.848,0.3,6,1" "0.3,pgd,0,0.3,4,1" \
+    "0.3,square,0.001,0.3,6,1" "0.3,all,0,0.3,6,1" > "$A/robustness.csv"
+cp "$P/manifest.json" "$A/manifest.json"
+svg() { # svg FILE TITLE: a small picture with a clip path whose id every picture shares
+    printf '%s\n' '<?xml version="1.0" encoding="UTF-8"?>' \
+        '<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="200.00" height="100.00" viewBox="0 0 200 100">' \
+        '<defs><clipPath id="plot"><rect x="0" y="0" width="200" height="100"/></clipPath></defs>' \
+        "<g clip-path=\"url(#plot)\"><rect x=\"10\" y=\"10\" width=\"50\" height=\"50\" fill=\"#336699\"><title>$2 &amp; more</title></rect></g>" \
+        "<text x=\"100\" y=\"90\">$2</text>" '</svg>' > "$1"
+}
+svg "$A/robustness.svg" "sweep"
+G=$R/robust_pgd
+metrics "$G" adv_method pgd adv_steps 7 adv_from scratch adv_epochs 8 adv_eps 0.3 val_count 1000 best_epoch 6 \
+    best_val_pgd_accuracy 0.961 robust_images 10000 epsilon 0.3 pgd_steps 40 after_clean_accuracy 0.9886 \
+    after_fgsm_accuracy 0.9613 after_pgd_accuracy 0.9489 after_robust_accuracy 0.9474
+printf '%s\n' "check,status,detail" 'attack_converged,FAIL,"first 500 images, eps 0.3: PGD 0.9400, twice the steps 0.9300"' \
+    > "$G/checks.csv"
+printf '%s\n' "epoch,epsilon,lr,train_loss,train_seconds,val_clean_accuracy,val_pgd_accuracy" \
+    "1,0.15,0.0004,0.58,573,0.983,0.007" > "$G/training_log.csv"
+svg "$G/training_accuracy.svg" "curve"
+svg "$G/confusion_adv.svg" "heat"
+# bench.csv with the columns PyTorch's figures are copied into; columns read by name
+printf '%s\n' "workload,threads,batch,images_per_s,ms_per_call,gflops,images_per_s_min,images_per_s_max,torch_images_per_s,ratio,revision" \
+    "latency,1,1,3700,0.27,100,3600,3800,970,3.8,abc1234" "train,1,64,1700,37,160,1600,1800,590,2.9,abc1234" \
+    "pgd40_attack,1,100,50,2000,100,45,55,,,abc1234" > "$R/bench.csv"
+printf '%s\n' "workload,threads,batch,images_per_s,ms_per_call,gflops,images_per_s_min,images_per_s_max,revision" \
+    "latency,1,1,970,1.03,30,940,990,def5678" "train,1,64,590,108,57,570,610,def5678" > "$R/bench_torch.csv"
+# shellcheck disable=SC2086
+seeds() { # seeds "CLEAN FGSM" ...: results/seeds/summary.csv, seeds 1, 2, ...
+    { echo "seed,clean_accuracy,clean_loss,fgsm_accuracy"; i=0
+      for p in "$@"; do i=$((i + 1)); set -- $p; echo "$i,$1,0.04,$2"; done; } > "$R/seeds/summary.csv"
+}
+# shellcheck disable=SC2086
+torch() { # torch "CLEAN FGSM" ...: results/torch_reference.csv, seeds 0, 1, ...
+    { echo "seed,clean_accuracy,clean_loss,fgsm_accuracy,fgsm_accuracy_first640,train_seconds"; i=0
+      for p in "$@"; do set -- $p; echo "$i,$1,0.04,$2,$2,500"; i=$((i + 1)); done; } > "$R/torch_reference.csv"
+}
+seeds "0.9865 0.1189" "0.9885 0.0825" "0.9906 0.1512" "0.9884 0.1126"
+torch "0.9891 0.1698" "0.9897 0.1983" "0.9872 0.3679"
+
+write() { RESULTS=$R sh "$ROOT/scripts/report.sh" write 2>"$T/err"; }
+ls -a "$ROOT" > "$T/root.before"
+write
+check "report.sh write exits 0 on the fake tree" [ $? -eq 0 ]
+ls -a "$ROOT" > "$T/root.after"
+check "report.sh write leaves no file outside the results directory" cmp -s "$T/root.before" "$T/root.after"
+[ -s "$T/err" ] && sed 's/^/  /' "$T/err" | grep -v 'report.sh: wrote' >&2
+MD=$R/REPORT.md
+HT=$R/REPORT.html
+check "REPORT.md written" [ -s "$MD" ]
+check "REPORT.html written" [ -s "$HT" ]
+has() { grep -qF -- "$2" "$1"; }
+hasnt() { ! grep -qF -- "$2" "$1"; }
+
+# no ratio against the published timing
+check "no 35x in REPORT.md" hasnt "$MD" "35x"
+check "no 'x faster' in REPORT.md" hasnt "$MD" "x faster"
+check "the inference row gives the corrected 0.38 ms/image, no ratio" \
+    sh -c "grep '^| inference time, batch 1 |' '$MD' | grep -q '0.38 ms/image.*other hardware: not compared'"
+check "same-machine ratios come from bench.csv (3700 / 970 = 3.8x)" has "$MD" "| latency | 1 | 1 | 3700 (3600-3800) | 970 (940-990) | 3.8x |"
+check "a workload PyTorch did not run" has "$MD" "| pgd40_attack | 1 | 100 | 50 (45-55) | not run | |"
+check "speed: computed range of ratios" has "$MD" "Over the 2 workloads measured by both, mnistsec runs 2.9x (train, 1 thread, batch 64) to 3.8x (latency, 1 thread, batch 1) as many images per second as PyTorch. In every workload mnistsec's slowest call beats PyTorch's fastest."
+check "speed: the revisions measured" has "$MD" "Source revision of the measurements: mnistsec abc1234; PyTorch script def5678."
+
+# computed conclusions, first data set
+cp "$MD" "$T/first.md"
+check "spread: FGSM varies much more than clean (ratio 16.8)" has "$MD" "FGSM accuracy varies much more than clean accuracy from seed to seed (range ratio 16.8)"
+check "FGSM ranges: do not overlap" has "$MD" "- FGSM accuracy: mnistsec 8.25%-15.12% (4 seeds), PyTorch 16.98%-36.79% (3 seeds); the ranges do not overlap: every PyTorch seed is above every mnistsec seed."
+check "FGSM rank test: U = 0, exact p = 0.057, the smallest possible" has "$MD" "Mann-Whitney U = 0 (mnistsec) of 12 pairs, exact two-sided p = 0.057: not significant at the 5% level, and with 4 and 3 seeds no outcome could be"
+check "clean ranges: overlap" has "$MD" "- Clean accuracy: mnistsec 98.65%-99.06% (4 seeds), PyTorch 98.72%-98.97% (3 seeds); the ranges overlap (98.72%-98.97%)."
+check "clean rank test: U = 5, p = 0.857" has "$MD" "Mann-Whitney U = 5 (mnistsec) of 12 pairs, exact two-sided p = 0.857"
+check "the float32 finding, marked as not read from results/" has "$MD" "**Not read from results/:**"
+check "the float32 finding's figures" has "$MD" "FGSM leaves 25.0% of the images"
+check "FGSM-trained: 87.43% under FGSM, 0.01% under PGD-40 (1 of 10000)" \
+    has "$MD" "keeps 87.43% under FGSM but 0.01% under PGD-40 at epsilon 0.3 (1 of 10000 images). FGSM overstates its robustness by 87.42 pp."
+check "robust_pgd: the convergence FAIL makes PGD-40 an upper bound" has "$MD" "so 94.89% is an upper bound"
+check "square attack below FGSM: gradient masking named" has "$MD" "gradient masking against FGSM"
+check "defence: not yet run" has "$MD" "Not yet run: results/defended/ does not exist."
+check "runs: the COMMAND file is listed" has "$MD" "--fake-command-marker"
+check "runs: the manifest's machine is listed" has "$MD" "- cpu Test CPU 9000; cores 2 (baseline)"
+check "runs: wall time 5225.5 s as 1 h 27 min" has "$MD" "5226 s (1 h 27 min)"
+check "the triggered confusion table" has "$MD" "| **7** | 0 | 50 | 0 | 0 | 0 | 0 | 0 | 900 | 0 | 0 |"
+
+# every picture REPORT.md links exists, relative to results/
+links=$(grep -o '!\[[^]]*\]([^)]*)' "$MD" | sed 's/.*(\(.*\))/\1/')
+bad=""
+for p in $links; do case $p in /*|*://*) bad="$bad $p" ;; *) [ -f "$R/$p" ] || bad="$bad $p" ;; esac; done
+check "REPORT.md's pictures are relative links to existing files ($(echo "$links" | wc -l) of them)" [ -z "$bad" ]
+check "REPORT.md embeds the robust_pgd curve" has "$MD" "](robust_pgd/training_accuracy.svg)"
+
+# HTML
+nsvg=$(grep -c '^<svg ' "$HT")
+check "REPORT.html: every linked SVG inline ($nsvg)" [ "$nsvg" -eq "$(echo "$links" | grep -c '\.svg$')" ]
+check "REPORT.html: no XML declaration inside" [ "$(grep -c '^<?xml' "$HT")" -eq 0 ]
+check "REPORT.html: each picture's ids prefixed apart" sh -c "grep -q 'id=\"f1-plot\"' '$HT' && grep -q 'url(#f2-plot)' '$HT' && ! grep -q 'id=\"plot\"' '$HT'"
+check "REPORT.html: no scripts" hasnt "$HT" "<script"
+check "REPORT.html: no external links, fonts or images" sh -c "! grep -Eo '(href|src)=\"[a-z]+:[^\"]*\"|url\\((https?:|//)|@import' '$HT' | grep -q ."
+check "REPORT.html: the PNG stays a relative file" has "$HT" 'src="robustness/fgsm_trained_pgd/examples.png"'
+check "REPORT.html: heat-map table shaded" has "$HT" '<table class="heatmap">'
+anchors_resolve() { # every (#anchor) link of REPORT.md is an id of REPORT.html
+    for a in $(grep -o '](#[^)]*)' "$MD" | sed 's/^](#//; s/)$//' | sort -u); do
+        grep -q "id=\"$a\"" "$HT" || { echo "  no id $a" >&2; return 1; }
+    done
+}
+check "REPORT.html: section anchors for REPORT.md's links" anchors_resolve
+if command -v xmllint >/dev/null 2>&1; then
+    xmllint --noout "$HT" 2>"$T/xml"
+    rc=$?
+    [ -s "$T/xml" ] && { head -n 5 "$T/xml" >&2; rc="$rc, with messages"; }
+    check "REPORT.html is well-formed XML (xmllint --noout, exit $rc)" [ "$rc" = 0 ]
+    # libxml2's HTML parser knows HTML 4 only: inline SVG elements are "invalid tags"
+    # to it; anything else it reports is a real error.
+    xmllint --html --noout "$HT" 2>"$T/html"
+    rc=$?
+    other=$(grep 'error :' "$T/html" | grep -Ev 'error : Tag (svg|g|defs|clippath|rect|line|polyline|path|circle|text|lineargradient|stop|title) invalid$')
+    [ -z "$other" ] || rc="$rc, with other errors"
+    check "REPORT.html passes xmllint --html --noout (exit $rc; only inline SVG tags unknown to it)" \
+        [ "$rc" = 0 ]
+    [ -z "$other" ] || echo "$other" | head -n 5 >&2
+else
+    skip "REPORT.html under xmllint" "xmllint is not installed (apt-get install libxml2-utils)"
+fi
+
+# ---- the conclusions follow the data --------------------------------------------------
+
+# PyTorch's FGSM seeds now inside mnistsec's range, clean accuracy spread wider than FGSM's
+seeds "0.9800 0.1189" "0.9900 0.0825" "0.9950 0.1512" "0.9700 0.1126"
+torch "0.9891 0.0900" "0.9897 0.1000" "0.9872 0.1400"
+write
+check "report.sh write exits 0 on changed data" [ $? -eq 0 ]
+check "the conclusions changed with the data" sh -c "! cmp -s '$T/first.md' '$MD'"
+check "FGSM ranges: now overlap" has "$MD" "- FGSM accuracy: mnistsec 8.25%-15.12% (4 seeds), PyTorch 9.00%-14.00% (3 seeds); the ranges overlap (9.00%-14.00%)."
+check "FGSM rank test: U and p recomputed (U = 7, p = 0.857)" has "$MD" "Mann-Whitney U = 7 (mnistsec) of 12 pairs, exact two-sided p = 0.857"
+check "spread: FGSM now varies more, not much more, than clean (ratio 2.7)" has "$MD" "FGSM accuracy varies more than clean accuracy from seed to seed (range ratio 2.7)"
+check "the old sentence is gone" hasnt "$MD" "every PyTorch seed is above every mnistsec seed"
+
+# many seeds: the normal approximation; a clear difference is significant
+seeds "0.98 0.10" "0.98 0.11" "0.98 0.12" "0.98 0.13" "0.98 0.14" "0.98 0.15" "0.98 0.16" "0.98 0.17" \
+    "0.98 0.18" "0.98 0.19" "0.98 0.20" "0.98 0.21"
+torch "0.99 0.30" "0.99 0.31" "0.99 0.32" "0.99 0.33" "0.99 0.34" "0.99 0.35" "0.99 0.36" "0.99 0.37" \
+    "0.99 0.38" "0.99 0.39" "0.99 0.40" "0.99 0.41"
+write
+check "12 and 12 seeds: normal approximation, a difference at the 5% level" \
+    has "$MD" "Mann-Whitney U = 0 (mnistsec) of 144 pairs, normal two-sided p < 0.001: a difference at the 5% level."
+check "equal clean accuracies within each program: no spread to compare" has "$MD" "Clean accuracy does not vary at all"
+
+# the defence and the float32 figures fill in from their files
+mkdir -p "$R/defended" "$R/torch_crosscheck"
+metrics "$R/defended" before_clean_accuracy 0.9868 before_attack_success_rate 1 spectral_recall 0.97 \
+    spectral_precision 0.43 spectral_removed_images 225 spectral_after_clean_accuracy 0.9871 \
+    spectral_after_attack_success_rate 0.002 strip_true_positive_rate 0.9 strip_false_positive_rate 0.05 \
+    strip_target_fpr 0.05
+printf '%s\n' "method,class,flagged,true_positives,false_positives,recall,precision" "spectral,all,225,97,128,0.97,0.43" \
+    > "$R/defended/detection.csv"
+printf '%s\n' metric,value adv_accuracy,0.1234 adv_accuracy_float32,0.333 p_true_is_one_share,0.21 test_images,10000 \
+    > "$R/torch_crosscheck/expected.csv"
+write
+check "report.sh write exits 0 with defended/ and torch_crosscheck/" [ $? -eq 0 ]
+check "defence: the detector's row" has "$MD" "| spectral | 97.00% | 43.00% | 225 | 98.71% | 0.20% |"
+check "defence: the computed sentence" has "$MD" "- spectral: attack success 100.00% -> 0.20% (99.80 pp lower), clean accuracy +0.03 pp."
+check "defence: no longer 'not yet run'" hasnt "$MD" "results/defended/ does not exist"
+check "float32 figures read from results/torch_crosscheck/expected.csv" has "$MD" "FGSM leaves 33.3% of the images"
+check "float32: the share of probability-1.0 images from the file" has "$MD" "21% of the first 10000 test images"
+check "float32: the not-read-from-results marker is gone" hasnt "$MD" "Not read from results/"
+
+# the table sub-command still reads the results directory
+RESULTS=$R sh "$ROOT/scripts/report.sh" table baseline > "$T/table"
+check "report.sh table baseline prints the table" has "$T/table" "| test accuracy | 98.91% | 98.84% | -0.07 pp |"
+finish
