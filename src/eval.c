@@ -2,13 +2,16 @@
 #include "eval.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "attack.h"
 #include "checked.h"
 #include "interrupt.h"
 #include "clock.h"
 #include "layers.h"
+#include "progress.h"
 
 ms_status evaluate(cnn *m, const dataset *ds, const uint32_t *idx, size_t count, size_t batch,
                    eval_transform tf, void *tf_ctx, eval_result *r, ms_err *err)
@@ -32,6 +35,13 @@ ms_status evaluate(cnn *m, const dataset *ds, const uint32_t *idx, size_t count,
     }
     ms_status s = MS_OK;
     double t0 = clock_seconds();
+    /* an attack is a stage worth a progress line; a clean pass takes about a second */
+    const attack_eval *ae = tf == attack_transform ? tf_ctx : NULL;
+    char what[64] = "";
+    if (ae)
+        snprintf(what, sizeof what, "attack %s eps %g", ae->def->name, (double)ae->params.eps);
+    progress pg;
+    progress_begin(&pg, !ae, count);
     for (size_t lo = 0; lo < count; lo += batch) {
         size_t n = count - lo < batch ? count - lo : batch;
         for (size_t i = 0; i < n; i++)
@@ -52,7 +62,13 @@ ms_status evaluate(cnn *m, const dataset *ds, const uint32_t *idx, size_t count,
             r->correct += y[i] == pred[i];
         }
         r->count += n;
+        progress_step(&pg, r->count, r->loss_sum / (double)r->count, "%s: images %zu/%zu", what,
+                      r->count, count);
     }
+    if (s == MS_OK)
+        progress_end(&pg, "%s", what);
+    else
+        progress_end(&pg, NULL);
     r->seconds = clock_seconds() - t0;
     free(x), free(y), free(pred), free(ids);
     return s;

@@ -3,6 +3,7 @@
 
 #include "cli.h"
 #include "interrupt.h"
+#include "progress.h"
 #include "run.h"
 
 int main(int argc, char **argv)
@@ -26,6 +27,7 @@ int main(int argc, char **argv)
         }
         return 0;
     }
+    progress_set_quiet(c.quiet);
     interrupt_install();
     s = run_experiment(&c, argc, argv, &err);
     if (s != MS_OK) {

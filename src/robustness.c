@@ -3,6 +3,7 @@
 #include "robustness.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,6 +105,21 @@ static ms_status alloc_result(robust_result *r, size_t n, size_t ne, size_t na, 
     return MS_OK;
 }
 
+/* "attack pgd,square eps 0.1,0.3" for the final progress line (cut short by the
+ * buffer; the names and epsilons are also in the run's own files). */
+static void describe(char *buf, size_t n, const robust_opts *o)
+{
+    snprintf(buf, n, "attack");
+    for (size_t a = 0; a < o->nattacks; a++) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, n - len, "%s%s", a ? "," : " ", o->attacks[a]->name);
+    }
+    for (size_t e = 0; e < o->neps; e++) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, n - len, "%s%g", e ? "," : " eps ", o->eps[e]);
+    }
+}
+
 ms_status robustness_run(const attack_model *am, const dataset *ds, const uint32_t *idx,
                          size_t count, const robust_opts *o, robust_result *r, ms_err *err)
 {
@@ -128,7 +144,9 @@ ms_status robustness_run(const attack_model *am, const dataset *ds, const uint32
             c->attack = o->attacks[a];
         }
     double t0 = clock_seconds();
-    size_t nb_total = (count + bmax - 1) / bmax;
+    const size_t cells = ne * na;
+    progress pg;
+    progress_begin(&pg, o->quiet, count);
     for (size_t lo = 0; lo < count && s == MS_OK; lo += bmax) {
         size_t nb = count - lo < bmax ? count - lo : bmax;
         for (size_t i = 0; i < nb; i++)
@@ -163,6 +181,13 @@ ms_status robustness_run(const attack_model *am, const dataset *ds, const uint32
                 s = attack_run(c->attack, am, &b, &p, &ws, &out, &c->st, err);
                 if (s != MS_OK)
                     break;
+                /* images through every cell: this batch counts by the cells done */
+                size_t cell = e * na + a + 1, done = lo + nb * cell / cells;
+                char at[48] = "";
+                if (cells > 1)
+                    snprintf(at, sizeof at, " (%zu/%zu)", cell, cells);
+                progress_step(&pg, done, NAN, "attack %s eps %g%s: images %zu/%zu",
+                              c->attack->name, c->eps, at, done, count);
                 z = am->forward(am->self, sc.xa, nb);
                 uint8_t *pred = r->adv_pred + (e * na + a) * count + lo;
                 argmax_rows(z, nb, k, pred);
@@ -183,9 +208,13 @@ ms_status robustness_run(const attack_model *am, const dataset *ds, const uint32
                 }
             }
         }
-        if (!o->quiet)
-            progress_update("attack: batch %zu/%zu, %.0f images/s", lo / bmax + 1, nb_total,
-                            (double)(lo + nb) / (clock_seconds() - t0 + 1e-9));
+    }
+    if (s == MS_OK) {
+        char what[160];
+        describe(what, sizeof what, o);
+        progress_end(&pg, "%s", what);
+    } else {
+        progress_end(&pg, NULL);
     }
     r->seconds = clock_seconds() - t0;
     attack_ws_free(&ws);

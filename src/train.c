@@ -47,6 +47,10 @@ ms_status train_run(cnn *m, adam *opt, const dataset *train, const train_opts *o
     ms_status s = MS_OK;
     size_t nbatches = (count + o->batch_size - 1) / o->batch_size;
     double t0 = clock_seconds();
+    /* the stage is the whole phase, so the ETA counts the epochs still to come */
+    size_t total;
+    progress pg;
+    progress_begin(&pg, o->quiet, size_mul(&total, o->epochs, count) ? total : SIZE_MAX);
     st->steps = 0;
     st->epochs = 0;
     for (size_t e = 0; e < o->epochs && s == MS_OK; e++) {
@@ -59,6 +63,7 @@ ms_status train_run(cnn *m, adam *opt, const dataset *train, const train_opts *o
         for (size_t b = 0; b < nbatches; b++) {
             size_t lo = b * o->batch_size;
             size_t n = count - lo < o->batch_size ? count - lo : o->batch_size;
+            size_t done = e * count + lo + n; /* the hook may append to the batch */
             dataset_batch(train, order + lo, n, x, y);
             if (o->hook) {
                 train_batch tb = {.epoch = e,
@@ -92,21 +97,21 @@ ms_status train_run(cnn *m, adam *opt, const dataset *train, const train_opts *o
             loss_sum += loss * (double)n;
             seen += n;
             st->steps++;
-            if (!o->quiet)
-                progress_update("%s epoch %zu/%zu: batch %zu/%zu, loss %.4f", o->phase,
-                                e + 1, o->epochs, b + 1, nbatches, loss_sum / (double)seen);
+            progress_step(&pg, done, loss_sum / (double)seen, "%s epoch %zu/%zu: batch %zu/%zu",
+                          o->phase, e + 1, o->epochs, b + 1, nbatches);
         }
         if (s != MS_OK)
             break;
         st->epoch_loss[e] = loss_sum / (double)seen;
         st->epochs = e + 1;
         double secs = clock_seconds() - te;
-        if (!o->quiet)
-            progress_done("%s epoch %zu/%zu: mean loss %.4f, %.1f s", o->phase, e + 1,
-                          o->epochs, st->epoch_loss[e], secs);
+        progress_note(&pg, "%s epoch %zu/%zu: mean loss %.4f, %.0f images/s, %.1f s", o->phase,
+                      e + 1, o->epochs, st->epoch_loss[e], secs > 0 ? (double)count / secs : 0.0,
+                      secs);
         if (o->epoch_end)
             s = o->epoch_end(o->epoch_ctx, m, e, st->epoch_loss[e], secs, err);
     }
+    progress_end(&pg, NULL);
     st->seconds = clock_seconds() - t0;
     free(x), free(y), free(order);
     return s;
