@@ -73,6 +73,11 @@ typedef struct {
     double step_size;
 } advtrain_result;
 
+/* The collapse rule of the held-out monitor: 1 if the PGD accuracy now_pgd is more than
+ * 20 points below peak_pgd (the best so far, now_pgd included), or below 10% after the
+ * peak was above 50%. */
+int advtrain_collapse(double peak_pgd, double now_pgd);
+
 /* Trains m in place. log: training_log.csv (epoch,epsilon,lr,train_loss,train_seconds,
  * val_clean_accuracy,val_pgd_accuracy); checks: rows of checks.csv for the collapse
  * guard (may be NULL). */

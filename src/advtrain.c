@@ -10,6 +10,7 @@
 #include "attack.h"
 #include "layers.h"
 #include "optim.h"
+#include "progress.h"
 #include "robustness.h"
 #include "train.h"
 
@@ -151,6 +152,15 @@ double lr_schedule_at(lr_schedule s, double lr, size_t t, size_t total)
 
 /* ---- training with the monitor -------------------------------------------------- */
 
+int advtrain_collapse(double peak_pgd, double now_pgd)
+{
+    /* accuracies are counts over n: a drop of exactly COLLAPSE_DROP must not fire
+     * through rounding (0.8 - 0.2 > 0.6 in doubles), so the drop is compared with a
+     * slack far below 1/n */
+    return peak_pgd - now_pgd > COLLAPSE_DROP + 1e-9 ||
+           (peak_pgd > COLLAPSE_ARMED && now_pgd < COLLAPSE_FLOOR);
+}
+
 typedef struct {
     const advtrain_opts *o;
     const dataset *train;
@@ -208,8 +218,8 @@ static ms_status epoch_end(void *ctx, cnn *m, size_t epoch, double loss, double 
     table_num(mo->log, clean);
     table_num(mo->log, rob);
     if (!mo->o->quiet)
-        fprintf(stderr, "held-out after epoch %zu: clean %.4f, PGD-%d %.4f\n", epoch + 1, clean,
-                VAL_PGD_STEPS, rob);
+        progress_done("held-out after epoch %zu: clean %.4f, PGD-%d %.4f", epoch + 1, clean,
+                      VAL_PGD_STEPS, rob);
     if (!res->have_val || rob > res->best_val_pgd) {
         res->have_val = 1;
         res->best_val_pgd = rob;
@@ -219,9 +229,7 @@ static ms_status epoch_end(void *ctx, cnn *m, size_t epoch, double loss, double 
     }
     if (rob > mo->peak_pgd)
         mo->peak_pgd = rob;
-    int collapse = rob < mo->peak_pgd - COLLAPSE_DROP ||
-                   (mo->peak_pgd > COLLAPSE_ARMED && rob < COLLAPSE_FLOOR);
-    if (collapse && !res->collapsed) {
+    if (advtrain_collapse(mo->peak_pgd, rob) && !res->collapsed) {
         res->collapsed = 1;
         res->collapse_epoch = epoch + 1;
         char d[300];
