@@ -14,6 +14,7 @@
 #include "fileio.h"
 #include "idx.h"
 #include "modes.h"
+#include "npy.h"
 #include "poison.h"
 #include "progress.h"
 #include "threadpool.h"
@@ -135,7 +136,8 @@ static ms_status save_checkpoint(run *r, outset *os, ms_err *err)
     return s;
 }
 
-/* --save-adv: the adversarial test set as IDX files in a directory, in the set too. */
+/* --save-adv: the adversarial test set as IDX and .npy files in a directory, in the set
+ * too. */
 static ms_status save_adv_set(run *r, outset *os, ms_err *err)
 {
     const char *dir = r->c->save_adv;
@@ -147,9 +149,15 @@ static ms_status save_adv_set(run *r, outset *os, ms_err *err)
         (s = path_join(lpath, sizeof lpath, dir, "t10k-labels-idx1-ubyte", err)) != MS_OK)
         return s;
     size_t idims[3] = {r->adv_n, CNN_SIDE, CNN_SIDE}, ldims[1] = {r->adv_n};
-    if ((s = idx_write_to(os, ipath, IDX_TYPE_F32, 3, idims, r->adv_images, err)) != MS_OK)
+    if ((s = idx_write_to(os, ipath, IDX_TYPE_F32, 3, idims, r->adv_images, err)) != MS_OK ||
+        (s = idx_write_to(os, lpath, IDX_TYPE_U8, 1, ldims, r->adv_labels, err)) != MS_OK)
         return s;
-    return idx_write_to(os, lpath, IDX_TYPE_U8, 1, ldims, r->adv_labels, err);
+    /* The same set for numpy.load: DIR/adv_images.npy (n, 28, 28), adv_labels.npy (n). */
+    if ((s = path_join(ipath, sizeof ipath, dir, "adv_images.npy", err)) != MS_OK ||
+        (s = path_join(lpath, sizeof lpath, dir, "adv_labels.npy", err)) != MS_OK ||
+        (s = npy_write_to(os, ipath, NPY_F32, 3, idims, r->adv_images, err)) != MS_OK)
+        return s;
+    return npy_write_to(os, lpath, NPY_U8, 1, ldims, r->adv_labels, err);
 }
 
 /* Every output file of the run -- results, --save checkpoint, --save-adv set -- goes
@@ -178,8 +186,12 @@ static ms_status write_outputs(run *r, int argc, char **argv, ms_err *err)
         s = save_adv_set(r, &os, err);
     if (s == MS_OK && r->c->save_activations && r->activations) {
         size_t dims[2] = {r->train.n, CNN_HIDDEN};
-        s = idx_write_to(&os, r->c->save_activations, IDX_TYPE_F32, 2, dims, r->activations,
-                         err);
+        /* (n, 128) float32: .npy when the name ends in .npy, IDX otherwise */
+        s = npy_path(r->c->save_activations)
+                ? npy_write_to(&os, r->c->save_activations, NPY_F32, 2, dims, r->activations,
+                               err)
+                : idx_write_to(&os, r->c->save_activations, IDX_TYPE_F32, 2, dims,
+                               r->activations, err);
     }
     if (s == MS_OK)
         s = write_run_manifest(r, &os, argc, argv, err);
