@@ -26,12 +26,22 @@ struct attack_def; /* attack.h */
 
 enum { ADV_FROM_BASELINE = 0, ADV_FROM_SCRATCH = 1 };
 #define CLI_LIST_MAX 64
+#define CLI_DEFEND_MAX 8        /* training-set detectors in --defend */
+#define CLI_POISON_SWEEP_MAX 60000u /* largest --poison-sweep count: the size of the MNIST
+                                     * training set */
 
 /* A comma-separated list of numbers. */
 typedef struct {
     size_t n;
     double v[CLI_LIST_MAX];
 } num_list;
+
+/* A comma-separated list of counts (positive integers, none twice), kept in increasing
+ * order whatever order they were given in. */
+typedef struct {
+    size_t n;
+    size_t v[CLI_LIST_MAX];
+} count_list;
 
 /* A comma-separated list of attack names ("all": every attack of the table that the
  * run can do). */
@@ -44,7 +54,7 @@ typedef struct {
 /* --defend: training-set detectors (defend.h) and whether STRIP runs. */
 typedef struct {
     size_t n;
-    const struct detector_def *det[8];
+    const struct detector_def *det[CLI_DEFEND_MAX];
     int strip;
 } defend_list;
 
@@ -62,7 +72,8 @@ typedef struct {
     const char *save, *load;
     int quiet;
     /* poisoned */
-    size_t poison_count;
+    size_t poison_count;       /* 0 under --poison-sweep, which gives the counts */
+    count_list poison_sweep;   /* --poison-sweep (empty: the one --poison-count) */
     int poison_source, poison_target;
     int poison_pick; /* poison_pick of poison.h */
     /* adv_only / adv_training */

@@ -1,7 +1,9 @@
 /* figures.h - the pictures of a run, written with its other results through the same
  * output set: a heat map per confusion matrix (confusion_<name>.svg), accuracy against
  * epsilon from robustness.csv (robustness.svg), training curves from
- * training_log.csv (training.svg), and the run's gallery of example digits
+ * training_log.csv (training_loss.svg, training_accuracy.svg), the attack success rate
+ * against the poison count from backdoor_sweep.csv (backdoor_sweep.svg: no defence and
+ * each detector after retraining, x on a log axis), and the run's gallery of example digits
  * (examples.png: e.g. clean, adversarial and the magnified perturbation of the first
  * images an attack breaks, or clean and triggered images of a backdoor).
  */

@@ -6,14 +6,10 @@
 #include <string.h>
 
 #include "checked.h"
-#include "defend.h"
-#include "eval.h"
-#include "optim.h"
-#include "poison.h"
-#include "rng.h"
-#include "train.h"
+#include "modes.h"
 
 #define ACT_BATCH 100
+#define EVAL_BATCH 100
 #define STRIP_BLENDS 20
 #define STRIP_POOL 1000
 #define STRIP_CLEAN_MAX 2000
@@ -46,68 +42,48 @@ static ms_status fc1_activations(cnn *m, const dataset *ds, float **out, ms_err 
     return MS_OK;
 }
 
-typedef struct {
-    const uint8_t *mark; /* per test image: 1 to trigger, NULL for all */
-} trig_ctx;
+void backdoor_poison_rows(run *r)
+{
+    const config *c = r->c;
+    metrics_int(&r->mt, "poison_source", (uint64_t)c->poison_source);
+    metrics_int(&r->mt, "poison_target", (uint64_t)c->poison_target);
+    metrics_str(&r->mt, "poison_pick", c->poison_pick == POISON_PICK_RANDOM ? "random" : "first");
+}
 
-static ms_status trig_tf(void *ctx, cnn *m, float *x, const uint8_t *y, const uint32_t *idx,
-                         size_t n, ms_err *err)
+ms_status backdoor_trigger_transform(void *ctx, cnn *m, float *x, const uint8_t *y,
+                                     const uint32_t *idx, size_t n, ms_err *err)
 {
     (void)m, (void)y, (void)err;
-    const trig_ctx *t = ctx;
+    const backdoor_trigger *t = ctx;
     for (size_t i = 0; i < n; i++)
         if (!t->mark || t->mark[idx[i]])
             poison_trigger(x + i * CNN_PIXELS, 1);
     return MS_OK;
 }
 
-/* Clean accuracy and attack success rate of the model on the test set. */
-static ms_status measure(run *r, double *clean_acc, double *asr, ms_err *err)
+ms_status backdoor_evaluate(run *r, eval_result *clean, eval_result *trig,
+                            backdoor_metrics *bm, ms_err *err)
 {
-    eval_result clean, trig;
-    trig_ctx all = {NULL};
-    ms_status s = evaluate(r->m, &r->test, NULL, r->test.n, ACT_BATCH, NULL, NULL, &clean, err);
+    backdoor_trigger all = {NULL};
+    ms_status s = evaluate(r->m, &r->test, NULL, r->test.n, EVAL_BATCH, NULL, NULL, clean, err);
     if (s == MS_OK)
-        s = evaluate(r->m, &r->test, NULL, r->test.n, ACT_BATCH, trig_tf, &all, &trig, err);
-    if (s != MS_OK)
-        return s;
-    backdoor_metrics bm = backdoor_measure((const uint64_t(*)[CNN_CLASSES])clean.confusion,
-                                           (const uint64_t(*)[CNN_CLASSES])trig.confusion,
-                                           r->c->poison_source, r->c->poison_target);
-    *clean_acc = eval_accuracy(&clean);
-    *asr = bm.attack_success_rate;
-    return MS_OK;
+        s = evaluate(r->m, &r->test, NULL, r->test.n, EVAL_BATCH, backdoor_trigger_transform,
+                     &all, trig, err);
+    if (s == MS_OK)
+        *bm = backdoor_measure((const uint64_t(*)[CNN_CLASSES])clean->confusion,
+                               (const uint64_t(*)[CNN_CLASSES])trig->confusion,
+                               r->c->poison_source, r->c->poison_target);
+    return s;
 }
 
-/* Retrains from scratch (same seed and settings) on the images not flagged. */
-static ms_status retrain_without(run *r, const uint8_t *flag, size_t *removed, ms_err *err)
+/* Clean accuracy and attack success rate of the run's model. */
+static ms_status measure(run *r, backdoor_figures *f, ms_err *err)
 {
-    const config *c = r->c;
-    uint32_t *keep = malloc(r->train.n * sizeof *keep);
-    if (!keep)
-        return ms_fail(err, MS_EINTERNAL, "out of memory");
-    size_t k = 0;
-    for (size_t i = 0; i < r->train.n; i++)
-        if (!flag[i])
-            keep[k++] = (uint32_t)i;
-    *removed = r->train.n - k;
-    cnn_init(r->m, c->seed);
-    adam opt;
-    ms_status s = adam_create(&opt, r->m->nparams, c->lr, err);
-    if (s == MS_OK) {
-        train_opts o = {.epochs = c->epochs,
-                        .batch_size = c->batch_size,
-                        .seed = c->seed,
-                        .shuffle_stream = RNG_STREAM_SHUFFLE,
-                        .subset = keep,
-                        .subset_n = k,
-                        .quiet = c->quiet,
-                        .phase = "retrain"};
-        train_stats st;
-        s = train_run(r->m, &opt, &r->train, &o, &st, err);
-        adam_free(&opt);
-    }
-    free(keep);
+    eval_result clean, trig;
+    backdoor_metrics bm;
+    ms_status s = backdoor_evaluate(r, &clean, &trig, &bm, err);
+    if (s == MS_OK)
+        *f = (backdoor_figures){eval_accuracy(&clean), bm.attack_success_rate};
     return s;
 }
 
@@ -133,7 +109,7 @@ static void detection_rows(csv_table *t, const char *method, const detect_scores
 /* STRIP on the current model: the threshold from even-indexed clean test images (the
  * held-out set, also the blending pool), the rates on the odd-indexed clean ones and on
  * every test image of the source class with the trigger. */
-static ms_status strip_eval(run *r, ms_err *err)
+static ms_status strip_eval(run *r, backdoor_defence *out, ms_err *err)
 {
     const dataset *ts = &r->test;
     size_t half = ts->n / 2, nsrc = 0;
@@ -184,43 +160,35 @@ static ms_status strip_eval(run *r, ms_err *err)
         s = strip_entropy(r->m, ev, neval, pool, npool, STRIP_BLENDS, r->c->seed, 1u << 20,
                           ent + nheld, err);
     if (s == MS_OK) {
-        strip_rates sr = strip_measure(ent + nheld, troj, neval, thr);
-        metrics_num(&r->mt, "strip_threshold_bits", thr);
-        metrics_num(&r->mt, "strip_target_fpr", STRIP_FPR);
-        metrics_num(&r->mt, "strip_true_positive_rate", sr.tpr);
-        metrics_num(&r->mt, "strip_false_positive_rate", sr.fpr);
-        metrics_int(&r->mt, "strip_blends", STRIP_BLENDS);
+        out->strip = 1;
+        out->strip_threshold = thr;
+        out->strip_rates = strip_measure(ent + nheld, troj, neval, thr);
     }
     free(pool), free(ent), free(troj);
     return s;
 }
 
-ms_status backdoor_defend(run *r, ms_err *err)
+ms_status backdoor_defend_model(run *r, csv_table *detection, float **activations,
+                                backdoor_defence *out, ms_err *err)
 {
     const config *c = r->c;
-    if (!c->defend.n && !c->defend.strip)
-        return MS_OK;
+    memset(out, 0, sizeof *out);
+    if (activations)
+        *activations = NULL;
     ms_status s = MS_OK;
-    if (c->defend.strip && (s = strip_eval(r, err)) != MS_OK)
+    if (c->defend.strip && (s = strip_eval(r, out, err)) != MS_OK)
         return s;
     if (!c->defend.n)
         return MS_OK;
-    double before_acc, before_asr;
-    if ((s = measure(r, &before_acc, &before_asr, err)) != MS_OK)
-        return s;
-    metrics_num(&r->mt, "before_clean_accuracy", before_acc);
-    metrics_num(&r->mt, "before_attack_success_rate", before_asr);
     float *feat = NULL;
     uint8_t *flag = calloc(r->train.n, 1), *truth = calloc(r->train.n, 1);
-    if (!flag || !truth)
-        s = ms_fail(err, MS_EINTERNAL, "out of memory");
-    if (s == MS_OK)
-        s = fc1_activations(r->m, &r->train, &feat, err);
-    for (size_t i = 0; i < r->npoisoned && s == MS_OK; i++)
+    if (!flag || !truth) {
+        free(flag), free(truth);
+        return ms_fail(err, MS_EINTERNAL, "out of memory");
+    }
+    for (size_t i = 0; i < r->npoisoned; i++)
         truth[r->poisoned[i]] = 1; /* only to score the detectors */
-    static const char *const cols[] = {"method", "class", "flagged", "true_positives",
-                                       "false_positives", "recall", "precision"};
-    csv_table *t = s == MS_OK ? run_table(r, "detection.csv", 7, cols) : NULL;
+    s = fc1_activations(r->m, &r->train, &feat, err);
     detect_opts o;
     detect_opts_default(&o);
     o.expected_fraction = c->expected_poison;
@@ -228,39 +196,70 @@ ms_status backdoor_defend(run *r, ms_err *err)
     o.cluster_threshold = c->cluster_threshold;
     o.seed = c->seed;
     for (size_t d = 0; d < c->defend.n && s == MS_OK; d++) {
-        const detector_def *det = c->defend.det[d];
-        detect_report rep;
-        detect_scores sc;
-        s = det->run(feat, r->train.n, CNN_HIDDEN, r->train.labels, &o, flag, NULL, &rep, err);
+        backdoor_detection *bd = &out->det[d];
+        bd->det = c->defend.det[d];
+        s = bd->det->run(feat, r->train.n, CNN_HIDDEN, r->train.labels, &o, flag, NULL, NULL,
+                         err);
         if (s == MS_OK)
-            s = detect_score(flag, truth, r->train.labels, r->train.n, &sc, err);
+            s = detect_score(flag, truth, r->train.labels, r->train.n, &bd->sc, err);
         if (s != MS_OK)
             break;
-        if (t)
-            detection_rows(t, det->name, &sc);
-        size_t removed = 0;
-        double after_acc = 0.0, after_asr = 0.0;
-        if ((s = retrain_without(r, flag, &removed, err)) != MS_OK ||
-            (s = measure(r, &after_acc, &after_asr, err)) != MS_OK)
-            break;
-        char key[80];
-        snprintf(key, sizeof key, "%s_", det->name);
-        metrics_num2(&r->mt, key, "recall", sc.total.recall);
-        metrics_num2(&r->mt, key, "precision", sc.total.precision);
-        metrics_num2(&r->mt, key, "removed_images", (double)removed);
-        metrics_num2(&r->mt, key, "after_clean_accuracy", after_acc);
-        metrics_num2(&r->mt, key, "after_attack_success_rate", after_asr);
-        if (c->defend.n == 1) {
-            metrics_int(&r->mt, "removed_images", removed);
-            metrics_num(&r->mt, "after_clean_accuracy", after_acc);
-            metrics_num(&r->mt, "after_attack_success_rate", after_asr);
-        }
+        if (detection)
+            detection_rows(detection, bd->det->name, &bd->sc);
+        bd->removed = bd->sc.total.flagged;
+        train_stats st;
+        if ((s = mode_train_model(r, flag, "retrain", &st, err)) == MS_OK &&
+            (s = measure(r, &bd->after, err)) == MS_OK)
+            out->ndet = d + 1;
     }
-    metrics_num(&r->mt, "expected_poison", c->expected_poison);
-    if (s == MS_OK && c->save_activations) {
-        r->activations = feat;
+    if (s == MS_OK && activations) {
+        *activations = feat;
         feat = NULL;
     }
     free(feat), free(flag), free(truth);
     return s;
+}
+
+ms_status backdoor_defend(run *r, const backdoor_figures *before, ms_err *err)
+{
+    const config *c = r->c;
+    if (!c->defend.n && !c->defend.strip)
+        return MS_OK;
+    static const char *const cols[] = {"method", "class", "flagged", "true_positives",
+                                       "false_positives", "recall", "precision"};
+    csv_table *t = c->defend.n ? run_table(r, "detection.csv", 7, cols) : NULL;
+    backdoor_defence d;
+    float *feat = NULL;
+    ms_status s = backdoor_defend_model(r, t, c->save_activations ? &feat : NULL, &d, err);
+    if (s != MS_OK)
+        return s;
+    if (d.strip) {
+        metrics_num(&r->mt, "strip_threshold_bits", d.strip_threshold);
+        metrics_num(&r->mt, "strip_target_fpr", STRIP_FPR);
+        metrics_num(&r->mt, "strip_true_positive_rate", d.strip_rates.tpr);
+        metrics_num(&r->mt, "strip_false_positive_rate", d.strip_rates.fpr);
+        metrics_int(&r->mt, "strip_blends", STRIP_BLENDS);
+    }
+    if (!c->defend.n)
+        return MS_OK;
+    metrics_num(&r->mt, "before_clean_accuracy", before->clean_accuracy);
+    metrics_num(&r->mt, "before_attack_success_rate", before->attack_success_rate);
+    for (size_t i = 0; i < d.ndet; i++) {
+        const backdoor_detection *bd = &d.det[i];
+        char key[80];
+        snprintf(key, sizeof key, "%s_", bd->det->name);
+        metrics_num2(&r->mt, key, "recall", bd->sc.total.recall);
+        metrics_num2(&r->mt, key, "precision", bd->sc.total.precision);
+        metrics_num2(&r->mt, key, "removed_images", (double)bd->removed);
+        metrics_num2(&r->mt, key, "after_clean_accuracy", bd->after.clean_accuracy);
+        metrics_num2(&r->mt, key, "after_attack_success_rate", bd->after.attack_success_rate);
+        if (d.ndet == 1) {
+            metrics_int(&r->mt, "removed_images", bd->removed);
+            metrics_num(&r->mt, "after_clean_accuracy", bd->after.clean_accuracy);
+            metrics_num(&r->mt, "after_attack_success_rate", bd->after.attack_success_rate);
+        }
+    }
+    metrics_num(&r->mt, "expected_poison", c->expected_poison);
+    r->activations = feat;
+    return MS_OK;
 }

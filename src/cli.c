@@ -45,6 +45,9 @@ void cli_usage(FILE *f)
         "  --poison-source C       class that gets the trigger (7)\n"
         "  --poison-target C       label given to them (1)\n"
         "  --poison-pick first|random   first N in file order (default) or seeded random\n"
+        "  --poison-sweep LIST     counts to poison in turn, e.g. 10,25,50,100: for each,\n"
+        "                          a model trained from scratch and --defend run on it;\n"
+        "                          backdoor_sweep.csv/.svg (no --poison-count/save/load)\n"
         "\n"
         "adv_only / adv_training:\n"
         "  --epsilon X             L-inf radius in [0,1] pixel space (0.3)\n"
@@ -121,6 +124,7 @@ typedef enum {
     OPT_ADVMETHOD,
     OPT_DEFEND, /* defend_list */
     OPT_NUMS,   /* num_list, elements in [lo, hi] */
+    OPT_COUNTS, /* count_list, integers in [lo, hi] */
     OPT_ATTACKS /* attack_list */
 } opt_kind;
 
@@ -162,6 +166,7 @@ static const opt_def opts[] = {
     {"poison-target", OPT_INT, OFF(poison_target), 0, 9, NULL},
     {"poison_target_label", OPT_INT, OFF(poison_target), 0, 9, NULL},
     {"poison-pick", OPT_CHOICE, OFF(poison_pick), 0, 0, pick_choices},
+    {"poison-sweep", OPT_COUNTS, OFF(poison_sweep), 1, CLI_POISON_SWEEP_MAX, NULL},
     {"epsilon", OPT_DOUBLE, OFF(epsilon), 0, 1, NULL},
     {"epsilon_fgsm", OPT_DOUBLE, OFF(epsilon), 0, 1, NULL},
     {"attack-limit", OPT_SIZE, OFF(attack_limit), 1, 10000000, NULL},
@@ -259,8 +264,12 @@ static const char *attack_name_at(size_t i)
     return i < attack_count() ? attack_at(i)->name : "all";
 }
 
+/* The numbers of a list, each in [lo, hi], none twice. OPT_COUNTS: integers, digits
+ * only (no sign, point or exponent); strtod reads them exactly up to 2^53, far above any
+ * bound of the table, and larger ones fail the range check. */
 static ms_status parse_nums(const opt_def *o, const char *v, num_list *l, ms_err *err)
 {
+    const int integer = o->kind == OPT_COUNTS;
     memset(l, 0, sizeof *l);
     const char *p = v;
     int last = 0;
@@ -273,9 +282,10 @@ static ms_status parse_nums(const opt_def *o, const char *v, num_list *l, ms_err
             return s;
         errno = 0;
         double d = strtod(elem, &end);
-        if (end == elem || *end || errno == ERANGE || !isfinite(d))
-            return ms_fail(err, MS_EUSAGE, "--%s: element %zu '%s' is not a finite number",
-                           o->name, k + 1, elem);
+        if (integer ? strspn(elem, "0123456789") != strlen(elem)
+                    : end == elem || *end || errno == ERANGE || !isfinite(d))
+            return ms_fail(err, MS_EUSAGE, "--%s: element %zu '%s' is not a %s", o->name,
+                           k + 1, elem, integer ? "positive integer" : "finite number");
         if (d < o->lo || d > o->hi)
             return ms_fail(err, MS_EUSAGE, "--%s: element %zu (%s) is outside [%g, %g]", o->name,
                            k + 1, elem, o->lo, o->hi);
@@ -285,6 +295,26 @@ static ms_status parse_nums(const opt_def *o, const char *v, num_list *l, ms_err
                                k + 1, elem);
         l->v[l->n++] = d;
     }
+    return MS_OK;
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* A list of counts, in increasing order. */
+static ms_status parse_counts(const opt_def *o, const char *v, count_list *l, ms_err *err)
+{
+    num_list nums;
+    ms_status s = parse_nums(o, v, &nums, err);
+    if (s != MS_OK)
+        return s;
+    l->n = nums.n;
+    for (size_t i = 0; i < nums.n; i++)
+        l->v[i] = (size_t)nums.v[i];
+    qsort(l->v, l->n, sizeof l->v[0], cmp_size);
     return MS_OK;
 }
 
@@ -360,6 +390,8 @@ static ms_status parse_value(config *c, const opt_def *o, const char *v, ms_err 
 {
     if (o->kind == OPT_NUMS)
         return parse_nums(o, v, (num_list *)(void *)((char *)c + o->offset), err);
+    if (o->kind == OPT_COUNTS)
+        return parse_counts(o, v, (count_list *)(void *)((char *)c + o->offset), err);
     if (o->kind == OPT_DEFEND)
         return parse_defend(o, v, (defend_list *)(void *)((char *)c + o->offset), err);
     if (o->kind == OPT_ATTACKS)
@@ -470,7 +502,7 @@ ms_status cli_parse(config *c, int argc, char **argv, ms_err *err)
     c->batch_size = 64;
     c->lr = 1e-3;
     c->seed = DEFAULT_SEED;
-    c->poison_count = 100;
+    c->poison_count = 0; /* 100 unless given, or set by --poison-sweep (below) */
     c->poison_source = 7;
     c->poison_target = 1;
     c->poison_pick = POISON_PICK_FIRST;
@@ -556,6 +588,19 @@ ms_status cli_parse(config *c, int argc, char **argv, ms_err *err)
     if (c->save_activations && !c->defend.n)
         return ms_fail(err, MS_EUSAGE, "--save-activations: with a training-set detector of "
                                        "--defend");
+    if (c->poison_sweep.n) {
+        const char *why = !c->mode->sweeps_poison ? "only with --mode poisoned"
+                          : c->load ? "trains a model per count, so not with --load"
+                          : c->save ? "trains a model per count, so not with --save"
+                          : c->save_activations
+                              ? "has activations per count, so not with --save-activations"
+                          : c->poison_count ? "gives the counts, so not with --poison-count"
+                                            : NULL;
+        if (why)
+            return ms_fail(err, MS_EUSAGE, "--poison-sweep: %s", why);
+    } else if (!c->poison_count) {
+        c->poison_count = 100;
+    }
     if (c->adv_eps < 0)
         c->adv_eps = c->epsilon;
     if (c->adv_from == ADV_FROM_SCRATCH && c->load)

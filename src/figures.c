@@ -49,14 +49,26 @@ static const char *cell(const csv_table *t, size_t row, size_t col)
 }
 
 /* A line chart of y_col against x_col, one series per value of group_col (or per
- * y column when group_col is NULL: ys[0..ny)); rows with an empty y are skipped. */
+ * y column when group_col is NULL: ys[0..ny)); rows with an empty y are skipped, and so
+ * is a series left without a point. */
 typedef struct {
     const char *file, *title, *x_label, *y_label;
     const char *x_col, *group_col;
     const char *ys[3];
     size_t ny;
     int y01;
+    int log_x;
+    const char *const *legend; /* NULL, or pairs {series, legend text}, then NULL */
 } chart_spec;
+
+/* The legend text of a series. */
+static const char *legend_name(const chart_spec *cs, const char *series)
+{
+    for (size_t i = 0; cs->legend && cs->legend[i]; i += 2)
+        if (strcmp(cs->legend[i], series) == 0)
+            return cs->legend[i + 1];
+    return series;
+}
 
 static ms_status table_chart(outset *os, const char *dir, const csv_table *t,
                              const chart_spec *cs, ms_err *err)
@@ -64,7 +76,7 @@ static ms_status table_chart(outset *os, const char *dir, const csv_table *t,
     size_t rows = table_rows(t), xc = column(t, cs->x_col);
     if (rows == 0 || xc == SIZE_MAX)
         return MS_OK;
-    const char *names[SVG_MAX_SERIES];
+    const char *names[SVG_MAX_SERIES] = {NULL};
     size_t ycol[SVG_MAX_SERIES], ns = 0;
     size_t gc = cs->group_col ? column(t, cs->group_col) : SIZE_MAX;
     if (cs->group_col) {
@@ -87,7 +99,7 @@ static ms_status table_chart(outset *os, const char *dir, const csv_table *t,
     if (!xy)
         return ms_fail(err, MS_EINTERNAL, "out of memory drawing %s", cs->file);
     chart_series ser[SVG_MAX_SERIES];
-    size_t total = 0;
+    size_t total = 0, nser = 0;
     for (size_t k = 0; k < ns; k++) {
         double *x = xy + 2 * rows * k, *y = x + rows;
         size_t n = 0;
@@ -100,15 +112,17 @@ static ms_status table_chart(outset *os, const char *dir, const csv_table *t,
             x[n] = strtod(cell(t, i, xc), NULL);
             y[n++] = strtod(v, NULL);
         }
-        ser[k] = (chart_series){.name = names[k], .n = n, .x = x, .y = y};
+        if (n)
+            ser[nser++] = (chart_series){.name = legend_name(cs, names[k]), .n = n, .x = x,
+                                         .y = y};
         total += n;
     }
     ms_status s = MS_OK;
     if (total) {
         char path[OUTSET_PATH];
         line_chart c = {.title = cs->title, .x_label = cs->x_label, .y_label = cs->y_label,
-                        .nseries = ns, .series = ser, .y_fixed = cs->y01, .y_min = 0.0,
-                        .y_max = 1.0};
+                        .nseries = nser, .series = ser, .log_x = cs->log_x,
+                        .y_fixed = cs->y01, .y_min = 0.0, .y_max = 1.0};
         s = path_join(path, sizeof path, dir, cs->file, err);
         if (s == MS_OK)
             s = svg_line_chart(os, path, &c, err);
@@ -156,6 +170,17 @@ ms_status figures_write(outset *os, const char *dir, const run *r, ms_err *err)
         s = table_chart(os, dir, t, &loss, err);
         if (s == MS_OK)
             s = table_chart(os, dir, t, &acc, err);
+    }
+    t = find_table(r, "backdoor_sweep.csv");
+    if (s == MS_OK && t) {
+        static const char *const legend[] = {"none", "no defence", NULL};
+        chart_spec cs = {.file = "backdoor_sweep.svg",
+                         .title = "Attack success rate: no defence, or detector + retraining",
+                         .x_label = "poisoned training images (log scale)",
+                         .y_label = "attack success rate", .x_col = "poison_count",
+                         .group_col = "method", .ys = {"asr_after"}, .ny = 1, .y01 = 1,
+                         .log_x = 1, .legend = legend};
+        s = table_chart(os, dir, t, &cs, err);
     }
     if (s == MS_OK && r->gallery && r->gallery->nrows)
         s = gallery_png(os, dir, r->gallery, err);

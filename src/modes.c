@@ -2,7 +2,8 @@
  *
  *   baseline      train (or --load), evaluate on the clean test set
  *   poisoned      poison training images of a source class with the trigger and the
- *                 target label, train, measure the backdoor
+ *                 target label, train, measure the backdoor (--poison-sweep: once per
+ *                 count, backdoor_sweep.c)
  *   adv_only      FGSM against the baseline (trained here or --load'ed)
  *   adv_training  baseline, then FGSM adversarial training; before/after numbers
  *
@@ -17,6 +18,7 @@
 #include "advtrain.h"
 #include "attack.h"
 #include "backdoor_defense.h"
+#include "backdoor_sweep.h"
 #include "checked.h"
 #include "eval.h"
 #include "optim.h"
@@ -33,15 +35,35 @@
 
 /* ---- training ------------------------------------------------------------------ */
 
-static ms_status train_phase(run *r, const train_opts *o, double lr, train_stats *st,
-                             ms_err *err)
+ms_status mode_train_model(run *r, const uint8_t *drop, const char *phase, train_stats *st,
+                           ms_err *err)
 {
+    const config *c = r->c;
+    uint32_t *keep = NULL;
+    size_t k = 0;
+    if (drop) {
+        if (!(keep = malloc(r->train.n * sizeof *keep)))
+            return ms_fail(err, MS_EINTERNAL, "out of memory");
+        for (size_t i = 0; i < r->train.n; i++)
+            if (!drop[i])
+                keep[k++] = (uint32_t)i;
+    }
+    cnn_init(r->m, c->seed);
+    train_opts o = {.epochs = c->epochs,
+                    .batch_size = c->batch_size,
+                    .seed = c->seed,
+                    .shuffle_stream = RNG_STREAM_SHUFFLE,
+                    .subset = keep,
+                    .subset_n = k,
+                    .quiet = c->quiet,
+                    .phase = phase};
     adam opt;
-    ms_status s = adam_create(&opt, r->m->nparams, lr, err);
-    if (s != MS_OK)
-        return s;
-    s = train_run(r->m, &opt, &r->train, o, st, err);
-    adam_free(&opt);
+    ms_status s = adam_create(&opt, r->m->nparams, c->lr, err);
+    if (s == MS_OK) {
+        s = train_run(r->m, &opt, &r->train, &o, st, err);
+        adam_free(&opt);
+    }
+    free(keep);
     return s;
 }
 
@@ -63,15 +85,8 @@ static ms_status baseline_model(run *r, ms_err *err)
         ms_status s = cnn_load(r->m, c->load, err);
         return s != MS_OK ? s : eval_check_finite(r->m, &r->test, c->load, err);
     }
-    cnn_init(r->m, c->seed);
-    train_opts o = {.epochs = c->epochs,
-                    .batch_size = c->batch_size,
-                    .seed = c->seed,
-                    .shuffle_stream = RNG_STREAM_SHUFFLE,
-                    .quiet = c->quiet,
-                    .phase = "train"};
     train_stats st;
-    ms_status s = train_phase(r, &o, c->lr, &st, err);
+    ms_status s = mode_train_model(r, NULL, "train", &st, err);
     if (s != MS_OK)
         return s;
     metrics_time(&r->mt, "train_seconds", st.seconds);
@@ -81,14 +96,18 @@ static ms_status baseline_model(run *r, ms_err *err)
 
 /* ---- evaluation ----------------------------------------------------------------- */
 
+static void clean_rows(run *r, const char *prefix, const eval_result *res)
+{
+    metrics_num2(&r->mt, prefix, "clean_loss", eval_loss(res));
+    metrics_num2(&r->mt, prefix, "clean_accuracy", eval_accuracy(res));
+}
+
 static ms_status eval_clean(run *r, const char *prefix, eval_result *res, ms_err *err)
 {
     ms_status s = evaluate(r->m, &r->test, NULL, r->test.n, EVAL_BATCH, NULL, NULL, res, err);
-    if (s != MS_OK)
-        return s;
-    metrics_num2(&r->mt, prefix, "clean_loss", eval_loss(res));
-    metrics_num2(&r->mt, prefix, "clean_accuracy", eval_accuracy(res));
-    return MS_OK;
+    if (s == MS_OK)
+        clean_rows(r, prefix, res);
+    return s;
 }
 
 /* Batch-1 latency, and throughput at EVAL_BATCH from the clean evaluation's timing. */
@@ -149,21 +168,6 @@ static ms_status mode_baseline(run *r, ms_err *err)
 
 /* ---- poisoned ------------------------------------------------------------------- */
 
-typedef struct {
-    const uint8_t *mark; /* per test image: 1 to trigger, or NULL for all */
-} trigger_ctx;
-
-static ms_status trigger_transform(void *ctx, cnn *m, float *x, const uint8_t *y,
-                                   const uint32_t *idx, size_t n, ms_err *err)
-{
-    (void)m, (void)y, (void)err;
-    trigger_ctx *t = ctx;
-    for (size_t i = 0; i < n; i++)
-        if (!t->mark || t->mark[idx[i]])
-            poison_trigger(x + i * CNN_PIXELS, 1);
-    return MS_OK;
-}
-
 /* examples.png: the first test images of the source class, clean and triggered. */
 static void backdoor_gallery(run *r)
 {
@@ -197,6 +201,8 @@ static void backdoor_gallery(run *r)
 static ms_status mode_poisoned(run *r, ms_err *err)
 {
     const config *c = r->c;
+    if (c->poison_sweep.n)
+        return backdoor_sweep(r, err);
     poison_opts po = {c->poison_count, c->poison_source, c->poison_target,
                       (poison_pick)c->poison_pick, c->seed};
     ms_status s;
@@ -210,20 +216,16 @@ static ms_status mode_poisoned(run *r, ms_err *err)
         poison_apply(&r->train, r->poisoned, r->npoisoned, c->poison_target);
     }
     metrics_int(&r->mt, "poison_count", c->poison_count);
-    metrics_int(&r->mt, "poison_source", (uint64_t)c->poison_source);
-    metrics_int(&r->mt, "poison_target", (uint64_t)c->poison_target);
-    metrics_str(&r->mt, "poison_pick", c->poison_pick == POISON_PICK_RANDOM ? "random" : "first");
+    backdoor_poison_rows(r);
     metrics_int(&r->mt, "poisoned_train_count", r->npoisoned);
     if ((s = baseline_model(r, err)) != MS_OK)
         return s;
 
     eval_result clean, trig, pub;
-    if ((s = eval_clean(r, "", &clean, err)) != MS_OK)
+    backdoor_metrics bm;
+    if ((s = backdoor_evaluate(r, &clean, &trig, &bm, err)) != MS_OK)
         return s;
-    trigger_ctx all = {NULL};
-    if ((s = evaluate(r->m, &r->test, NULL, r->test.n, EVAL_BATCH, trigger_transform, &all,
-                      &trig, err)) != MS_OK)
-        return s;
+    clean_rows(r, "", &clean);
     /* The published protocol: the first 100 test images of the source class get the
      * trigger (labels kept) and the whole test set is scored. */
     uint8_t *mark = calloc(r->test.n, 1);
@@ -232,16 +234,13 @@ static ms_status mode_poisoned(run *r, ms_err *err)
     for (size_t i = 0, k = 0; i < r->test.n && k < PUBLISHED_TRIGGERED_SOURCE; i++)
         if (r->test.labels[i] == c->poison_source)
             mark[i] = 1, k++;
-    trigger_ctx first100 = {mark};
-    s = evaluate(r->m, &r->test, NULL, r->test.n, EVAL_BATCH, trigger_transform, &first100,
-                 &pub, err);
+    backdoor_trigger first100 = {mark};
+    s = evaluate(r->m, &r->test, NULL, r->test.n, EVAL_BATCH, backdoor_trigger_transform,
+                 &first100, &pub, err);
     free(mark);
     if (s != MS_OK)
         return s;
 
-    backdoor_metrics bm = backdoor_measure((const uint64_t(*)[CNN_CLASSES])clean.confusion,
-                                           (const uint64_t(*)[CNN_CLASSES])trig.confusion,
-                                           c->poison_source, c->poison_target);
     metrics_int(&r->mt, "triggered_source_images", bm.triggered_source_images);
     metrics_num(&r->mt, "attack_success_rate", bm.attack_success_rate);
     metrics_num(&r->mt, "source_clean_accuracy", bm.source_clean_accuracy);
@@ -254,7 +253,8 @@ static ms_status mode_poisoned(run *r, ms_err *err)
     confusions_add(&r->conf, "clean", (const uint64_t(*)[CNN_CLASSES])clean.confusion, 1);
     confusions_add(&r->conf, "triggered", (const uint64_t(*)[CNN_CLASSES])trig.confusion, 0);
     backdoor_gallery(r);
-    return backdoor_defend(r, err);
+    backdoor_figures before = {eval_accuracy(&clean), bm.attack_success_rate};
+    return backdoor_defend(r, &before, err);
 }
 
 /* ---- adv_only ------------------------------------------------------------------- */
@@ -392,13 +392,13 @@ static ms_status mode_adv_training(run *r, ms_err *err)
 /* ---- the mode table ------------------------------------------------------------- */
 
 static const mode_def modes[] = {
-    {"baseline", mode_baseline, NEEDS_TRAIN_UNLESS_LOADED, 1, 0, 0, 0,
+    {"baseline", mode_baseline, NEEDS_TRAIN_UNLESS_LOADED, 1, 0, 0, 0, 0,
      "train on clean data, evaluate"},
-    {"poisoned", mode_poisoned, NEEDS_TRAIN_UNLESS_LOADED, 1, 0, 0, 1,
+    {"poisoned", mode_poisoned, NEEDS_TRAIN_UNLESS_LOADED, 1, 0, 0, 1, 1,
      "backdoor: trigger + relabel training images, measure it"},
-    {"adv_only", mode_adv_only, NEEDS_TRAIN_UNLESS_LOADED, 1, 1, 1, 0,
+    {"adv_only", mode_adv_only, NEEDS_TRAIN_UNLESS_LOADED, 1, 1, 1, 0, 0,
      "FGSM evasion against a trained (or --load'ed) model"},
-    {"adv_training", mode_adv_training, NEEDS_TRAIN_ALWAYS, 2, 0, 1, 0,
+    {"adv_training", mode_adv_training, NEEDS_TRAIN_ALWAYS, 2, 0, 1, 0, 0,
      "baseline, then FGSM adversarial training; before/after numbers"},
 };
 
