@@ -10,11 +10,11 @@
  *            adversarial batch maximising that KL by PGD (Zhang et al. 2019)
  *
  * Held-out monitor (val_count > 0): the last val_count training images are never
- * trained on; after every epoch their clean and PGD-20 accuracy are measured, the
+ * trained on; after every epoch their clean, FGSM and PGD-20 accuracy are measured, the
  * parameters of the epoch with the best PGD accuracy are kept (robust overfitting,
- * Rice et al. 2020) and restored at the end, and a collapse of PGD accuracy (more than
- * 20 points below its best, or below 10% after being above 50%: catastrophic
- * overfitting) is reported.
+ * Rice et al. 2020) and restored at the end, and catastrophic overfitting is reported:
+ * a collapse of PGD accuracy (more than 20 points below its best, or below 10% after
+ * being above 50%), or FGSM accuracy more than 50 points above PGD accuracy.
  */
 #ifndef MNISTSEC_ADVTRAIN_H
 #define MNISTSEC_ADVTRAIN_H
@@ -73,13 +73,22 @@ typedef struct {
     double step_size;
 } advtrain_result;
 
+/* The columns of training_log.csv, in order (ADVTRAIN_LOG_NCOLS of them). */
+#define ADVTRAIN_LOG_NCOLS 8
+extern const char *const advtrain_log_columns[ADVTRAIN_LOG_NCOLS];
+
+/* The masking rule of the held-out monitor: 1 if the held-out FGSM accuracy exceeds the
+ * PGD accuracy by more than 50 points -- the model resists only the one-step attack it
+ * trains against (catastrophic overfitting that happens before any robustness forms,
+ * which the collapse rule below cannot see). */
+int advtrain_masking(double fgsm, double pgd);
+
 /* The collapse rule of the held-out monitor: 1 if the PGD accuracy now_pgd is more than
  * 20 points below peak_pgd (the best so far, now_pgd included), or below 10% after the
  * peak was above 50%. */
 int advtrain_collapse(double peak_pgd, double now_pgd);
 
-/* Trains m in place. log: training_log.csv (epoch,epsilon,lr,train_loss,train_seconds,
- * val_clean_accuracy,val_pgd_accuracy); checks: rows of checks.csv for the collapse
+/* Trains m in place. log: training_log.csv (advtrain_log_columns); checks: rows of checks.csv for the collapse
  * guard (may be NULL). */
 ms_status advtrain_run(cnn *m, const dataset *train, const advtrain_opts *o, csv_table *log,
                        csv_table *checks, advtrain_result *res, ms_err *err);

@@ -60,6 +60,8 @@ typedef struct {
     detect_scores sc;       /* against the poisoned indices (sc.total: all labels) */
     size_t removed;         /* training images flagged and left out of the retraining */
     backdoor_figures after; /* the model retrained without them */
+    double detect_seconds;  /* the detector's statistics on the activations */
+    double retrain_seconds; /* the retraining and its measurement */
 } backdoor_detection;
 
 /* --defend on one poisoned model. */
@@ -68,6 +70,7 @@ typedef struct {
     float strip_threshold;   /* entropy threshold (bits): 1% false positives on held-out
                               * clean test images */
     strip_rates strip_rates; /* on triggered source-class and other clean test images */
+    double activation_seconds; /* FC1 activations of every training image */
     size_t ndet;
     backdoor_detection det[CLI_DEFEND_MAX]; /* in the order of --defend */
 } backdoor_defence;

@@ -19,6 +19,7 @@
 #define COLLAPSE_DROP 0.20
 #define COLLAPSE_FLOOR 0.10
 #define COLLAPSE_ARMED 0.50
+#define MASKING_GAP 0.50
 
 /* ---- the TRADES inner maximisation: PGD on KL(p(x) || p(x')) ------------------- */
 
@@ -152,6 +153,15 @@ double lr_schedule_at(lr_schedule s, double lr, size_t t, size_t total)
 
 /* ---- training with the monitor -------------------------------------------------- */
 
+const char *const advtrain_log_columns[ADVTRAIN_LOG_NCOLS] = {
+    "epoch",         "epsilon",           "lr",               "train_loss",
+    "train_seconds", "val_clean_accuracy", "val_pgd_accuracy", "val_fgsm_accuracy"};
+
+int advtrain_masking(double fgsm, double pgd)
+{
+    return fgsm - pgd > MASKING_GAP + 1e-9; /* the slack as in advtrain_collapse */
+}
+
 int advtrain_collapse(double peak_pgd, double now_pgd)
 {
     /* accuracies are counts over n: a drop of exactly COLLAPSE_DROP must not fire
@@ -198,28 +208,39 @@ static ms_status epoch_end(void *ctx, cnn *m, size_t epoch, double loss, double 
     if (!mo->nval) {
         table_str(mo->log, "");
         table_str(mo->log, "");
+        table_str(mo->log, "");
         return MS_OK;
     }
-    const attack_def *pgd = attack_find("pgd");
-    attack_params p = attack_params_default((float)mo->o->eps, mo->o->seed);
-    p.steps = VAL_PGD_STEPS;
-    p.step = (float)(2.5 * mo->o->eps / VAL_PGD_STEPS);
-    p.salt = 0x5A17;
-    robust_opts ro = {.attacks = &pgd, .nattacks = 1, .eps = &mo->o->eps, .neps = 1,
-                      .params = &p, .batch = VAL_BATCH, .quiet = 1};
+    const attack_def *atk[2] = {attack_find("pgd"), attack_find("fgsm")};
+    attack_params p[2];
+    p[0] = attack_params_default((float)mo->o->eps, mo->o->seed);
+    p[0].steps = VAL_PGD_STEPS;
+    p[0].step = (float)(2.5 * mo->o->eps / VAL_PGD_STEPS);
+    p[0].salt = 0x5A17;
+    p[1] = attack_params_default((float)mo->o->eps, mo->o->seed);
+    robust_opts ro = {.attacks = atk, .nattacks = 2, .eps = &mo->o->eps, .neps = 1,
+                      .params = p, .batch = VAL_BATCH, .quiet = 1};
     attack_model am = cnn_attack_model(m);
     robust_result rr;
     ms_status s = robustness_run(&am, mo->train, mo->val, mo->nval, &ro, &rr, err);
     if (s != MS_OK)
         return s;
+    /* per attack: images classified correctly both clean and under the attack */
+    size_t kept[2] = {0, 0};
+    for (size_t a = 0; a < 2; a++) {
+        const uint8_t *pred = robust_preds(&rr, 0, a);
+        for (size_t i = 0; i < rr.n; i++)
+            kept[a] += rr.clean_pred[i] == rr.label[i] && pred[i] == rr.label[i];
+    }
     double clean = (double)rr.clean_correct / (double)rr.n;
-    double rob = (double)robust_count(&rr, 0) / (double)rr.n;
+    double rob = (double)kept[0] / (double)rr.n, fgsm = (double)kept[1] / (double)rr.n;
     robustness_free(&rr);
     table_num(mo->log, clean);
     table_num(mo->log, rob);
+    table_num(mo->log, fgsm);
     if (!mo->o->quiet)
-        progress_done("held-out after epoch %zu: clean %.4f, PGD-%d %.4f", epoch + 1, clean,
-                      VAL_PGD_STEPS, rob);
+        progress_done("held-out after epoch %zu: clean %.4f, FGSM %.4f, PGD-%d %.4f",
+                      epoch + 1, clean, fgsm, VAL_PGD_STEPS, rob);
     if (!res->have_val || rob > res->best_val_pgd) {
         res->have_val = 1;
         res->best_val_pgd = rob;
@@ -229,14 +250,21 @@ static ms_status epoch_end(void *ctx, cnn *m, size_t epoch, double loss, double 
     }
     if (rob > mo->peak_pgd)
         mo->peak_pgd = rob;
-    if (advtrain_collapse(mo->peak_pgd, rob) && !res->collapsed) {
-        res->collapsed = 1;
-        res->collapse_epoch = epoch + 1;
-        char d[300];
+    char d[300] = "";
+    if (advtrain_collapse(mo->peak_pgd, rob))
         snprintf(d, sizeof d,
                  "catastrophic overfitting: held-out PGD-%d accuracy fell to %.4f at epoch %zu "
                  "(best %.4f at epoch %zu, which is the kept model)",
                  VAL_PGD_STEPS, rob, epoch + 1, res->best_val_pgd, res->best_epoch);
+    else if (advtrain_masking(fgsm, rob))
+        snprintf(d, sizeof d,
+                 "catastrophic overfitting: at epoch %zu the held-out images resist FGSM "
+                 "(%.4f) but not PGD-%d (%.4f): the model has learnt to mask the one-step "
+                 "attack, not to be robust",
+                 epoch + 1, fgsm, VAL_PGD_STEPS, rob);
+    if (d[0] && !res->collapsed) {
+        res->collapsed = 1;
+        res->collapse_epoch = epoch + 1;
         fprintf(stderr, "mnistsec: WARN: %s\n", d);
         if (mo->checks) {
             table_str(mo->checks, "no_catastrophic_overfitting");

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "checked.h"
+#include "clock.h"
 #include "modes.h"
 
 #define ACT_BATCH 100
@@ -188,7 +189,9 @@ ms_status backdoor_defend_model(run *r, csv_table *detection, float **activation
     }
     for (size_t i = 0; i < r->npoisoned; i++)
         truth[r->poisoned[i]] = 1; /* only to score the detectors */
+    double t0 = clock_seconds();
     s = fc1_activations(r->m, &r->train, &feat, err);
+    out->activation_seconds = clock_seconds() - t0;
     detect_opts o;
     detect_opts_default(&o);
     o.expected_fraction = c->expected_poison;
@@ -198,8 +201,10 @@ ms_status backdoor_defend_model(run *r, csv_table *detection, float **activation
     for (size_t d = 0; d < c->defend.n && s == MS_OK; d++) {
         backdoor_detection *bd = &out->det[d];
         bd->det = c->defend.det[d];
+        t0 = clock_seconds();
         s = bd->det->run(feat, r->train.n, CNN_HIDDEN, r->train.labels, &o, flag, NULL, NULL,
                          err);
+        bd->detect_seconds = clock_seconds() - t0;
         if (s == MS_OK)
             s = detect_score(flag, truth, r->train.labels, r->train.n, &bd->sc, err);
         if (s != MS_OK)
@@ -208,9 +213,11 @@ ms_status backdoor_defend_model(run *r, csv_table *detection, float **activation
             detection_rows(detection, bd->det->name, &bd->sc);
         bd->removed = bd->sc.total.flagged;
         train_stats st;
+        t0 = clock_seconds();
         if ((s = mode_train_model(r, flag, "retrain", &st, err)) == MS_OK &&
             (s = measure(r, &bd->after, err)) == MS_OK)
             out->ndet = d + 1;
+        bd->retrain_seconds = clock_seconds() - t0;
     }
     if (s == MS_OK && activations) {
         *activations = feat;
@@ -244,6 +251,7 @@ ms_status backdoor_defend(run *r, const backdoor_figures *before, ms_err *err)
         return MS_OK;
     metrics_num(&r->mt, "before_clean_accuracy", before->clean_accuracy);
     metrics_num(&r->mt, "before_attack_success_rate", before->attack_success_rate);
+    metrics_time(&r->mt, "activation_seconds", d.activation_seconds);
     for (size_t i = 0; i < d.ndet; i++) {
         const backdoor_detection *bd = &d.det[i];
         char key[80];
@@ -253,6 +261,8 @@ ms_status backdoor_defend(run *r, const backdoor_figures *before, ms_err *err)
         metrics_num2(&r->mt, key, "removed_images", (double)bd->removed);
         metrics_num2(&r->mt, key, "after_clean_accuracy", bd->after.clean_accuracy);
         metrics_num2(&r->mt, key, "after_attack_success_rate", bd->after.attack_success_rate);
+        metrics_time2(&r->mt, key, "detect_seconds", bd->detect_seconds);
+        metrics_time2(&r->mt, key, "retrain_seconds", bd->retrain_seconds);
         if (d.ndet == 1) {
             metrics_int(&r->mt, "removed_images", bd->removed);
             metrics_num(&r->mt, "after_clean_accuracy", bd->after.clean_accuracy);

@@ -166,7 +166,8 @@ ms_status figures_write(outset *os, const char *dir, const run *r, ms_err *err)
         chart_spec acc = {.file = "training_accuracy.svg",
                           .title = "Held-out accuracy after each epoch", .x_label = "epoch",
                           .y_label = "accuracy", .x_col = "epoch",
-                          .ys = {"val_clean_accuracy", "val_pgd_accuracy"}, .ny = 2, .y01 = 1};
+                          .ys = {"val_clean_accuracy", "val_fgsm_accuracy", "val_pgd_accuracy"},
+                          .ny = 3, .y01 = 1};
         s = table_chart(os, dir, t, &loss, err);
         if (s == MS_OK)
             s = table_chart(os, dir, t, &acc, err);

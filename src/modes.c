@@ -343,10 +343,8 @@ static ms_status mode_adv_training(run *r, ms_err *err)
                         .seed = c->seed,
                         .shuffle_stream = RNG_STREAM_SHUFFLE + 16,
                         .quiet = c->quiet};
-    static const char *const log_cols[] = {"epoch", "epsilon", "lr", "train_loss",
-                                           "train_seconds", "val_clean_accuracy",
-                                           "val_pgd_accuracy"};
-    csv_table *log = run_table(r, "training_log.csv", 7, log_cols);
+    csv_table *log =
+        run_table(r, "training_log.csv", ADVTRAIN_LOG_NCOLS, advtrain_log_columns);
     if (!log)
         return ms_fail(err, MS_EINTERNAL, "out of memory");
     advtrain_result ar;

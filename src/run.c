@@ -63,6 +63,10 @@ static void write_settings(FILE *f, const void *ctx)
             c->poison_source);
     fprintf(f, "    \"poison_target\": %d,\n    \"poison_pick\": \"%s\",\n", c->poison_target,
             c->poison_pick == POISON_PICK_RANDOM ? "random" : "first");
+    fprintf(f, "    \"poison_sweep\": [");
+    for (size_t i = 0; i < c->poison_sweep.n; i++)
+        fprintf(f, "%s%zu", i ? ", " : "", c->poison_sweep.v[i]);
+    fprintf(f, "],\n");
     fprintf(f, "    \"epsilon\": %.9g,\n    \"attack_limit\": %zu,\n", c->epsilon,
             c->attack_limit);
     fprintf(f, "    \"adv_epochs\": %zu,\n    \"adv_lr\": %.9g,\n", c->adv_epochs, c->adv_lr);
@@ -283,8 +287,9 @@ ms_status run_experiment(const config *c, int argc, char **argv, ms_err *err)
         s = write_outputs(r, argc, argv, err);
     if (s == MS_OK && !c->quiet) {
         const char *acc = metrics_get(&r->mt, "clean_accuracy");
-        progress_done("%s: done in %.1f s; clean accuracy %s; results in %s", md->name,
-                      clock_seconds() - r->t_start, acc ? acc : "?", c->out_dir);
+        progress_done("%s: done in %.1f s;%s%s%s results in %s", md->name,
+                      clock_seconds() - r->t_start, acc ? " clean accuracy " : "",
+                      acc ? acc : "", acc ? ";" : "", c->out_dir);
     }
     if (s == MS_OK && c->strict && r->checks_failed)
         s = ms_fail(err, MS_ECHECK, "--strict: %zu sanity check(s) FAILed (see %s/checks.csv)",

@@ -22,9 +22,6 @@
 #define EPS 0.3
 #define BATCH 5
 
-static const char *const log_cols[] = {"epoch", "epsilon", "lr", "train_loss",
-                                       "train_seconds", "val_clean_accuracy",
-                                       "val_pgd_accuracy"};
 
 /* Options with every method's own steps and step size, a constant learning rate. */
 static advtrain_opts opts_for(const adv_method *am, double eps, size_t epochs, uint64_t seed)
@@ -51,7 +48,7 @@ static cnn *train_adv(const dataset *ds, const advtrain_opts *o, size_t threads,
     cnn *m = make_model(2 * o->batch_size, threads, 0, 1);
     csv_table own;
     if (!log) {
-        table_init(&own, "training_log.csv", 7, log_cols);
+        table_init(&own, "training_log.csv", ADVTRAIN_LOG_NCOLS, advtrain_log_columns);
         log = &own;
     }
     ms_err err;
@@ -232,6 +229,11 @@ static int collapse_exact(size_t peak, size_t now, size_t n)
 
 static void test_collapse_rule(void)
 {
+    /* the masking rule: FGSM more than 50 points above PGD */
+    CHECK(advtrain_masking(0.84, 0.009) && advtrain_masking(0.61, 0.10) &&
+              !advtrain_masking(0.60, 0.10) && !advtrain_masking(0.5, 0.0) &&
+              !advtrain_masking(0.3, 0.9),
+          "masking rule boundaries");
     static const struct {
         double peak, now;
         int fires;
@@ -274,10 +276,15 @@ static void test_collapse_rule(void)
     CHECK(wrong == 0, "%zu pairs of counts decided wrongly", wrong);
 }
 
-/* The val_pgd_accuracy column of a training log, row r (0-based). */
+/* The val_pgd_accuracy and val_fgsm_accuracy columns of a training log, row r
+ * (0-based). */
 static double log_val_pgd(const csv_table *t, size_t r)
 {
     return strtod(t->cell[r * t->ncols + 6], NULL);
+}
+static double log_val_fgsm(const csv_table *t, size_t r)
+{
+    return strtod(t->cell[r * t->ncols + 7], NULL);
 }
 
 /* Trains with a held-out monitor on the last val images of ds and checks the result
@@ -286,7 +293,7 @@ static double log_val_pgd(const csv_table *t, size_t r)
 static cnn *train_monitored(const dataset *ds, const advtrain_opts *o, advtrain_result *res)
 {
     csv_table log;
-    table_init(&log, "training_log.csv", 7, log_cols);
+    table_init(&log, "training_log.csv", ADVTRAIN_LOG_NCOLS, advtrain_log_columns);
     cnn *m = train_adv(ds, o, 1, res, &log);
     CHECK(res->have_val && res->epochs == o->epochs, "have_val %d, %zu epochs", res->have_val,
           res->epochs);
@@ -301,7 +308,8 @@ static cnn *train_monitored(const dataset *ds, const advtrain_opts *o, advtrain_
         if (v > best)
             best = v, argmax = e + 1;
         peak = v > peak ? v : peak;
-        if (!collapse_epoch && advtrain_collapse(peak, v))
+        if (!collapse_epoch &&
+            (advtrain_collapse(peak, v) || advtrain_masking(log_val_fgsm(&log, e), v)))
             collapse_epoch = e + 1;
     }
     fprintf(stderr, "; kept epoch %zu\n", res->best_epoch);
