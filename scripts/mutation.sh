@@ -36,6 +36,9 @@ APGD forgets its best point|src/attack_apgd.c|s/if \(lnew\[i\] > lbest\[i\]\) \{
 detectors flag the lowest scores|src/defend.c|s/return a->score > b->score \? -1 : 1;/return a->score > b->score ? 1 : -1;/|test_defend
 STRIP flags high entropy|src/defend_strip.c|s/int flagged = entropy\[i\] < threshold;/int flagged = entropy[i] > threshold;/|test_defend
 Adler-32 second sum dropped|src/adler32.c|s/b \+= a;/b += 0;/|test_png
+best held-out epoch not restored|src/advtrain.c|s/if \(s == MS_OK \&\& res->have_val\)\n            memcpy\(m->params, best/if (0 \&\& s == MS_OK \&\& res->have_val)\n            memcpy(m->params, best/|test_advtrain
+FGSM-versus-PGD masking rule disabled|src/advtrain.c|s/return fgsm - pgd > MASKING_GAP \+ 1e-9;/return 0 * (fgsm - pgd) > 1.0;/|test_advtrain
+.npy header not padded to 64 bytes|src/npy.c|s/size_t pad = NPY_ALIGN - \(NPY_PREFIX \+ text\) % NPY_ALIGN;/size_t pad = 1;/|test_npy
 '
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
