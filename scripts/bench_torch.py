@@ -6,18 +6,32 @@ linear 12544->128, ReLU, linear 128->10), same batch sizes, same synthetic input
 (80% zeros, the rest uniform in [0, 1)), torch.set_num_threads(T):
 
   train            forward + cross-entropy + backward + Adam step, batch 64 and 128
-  inference        forward of 1000 images in one batch (no autograd)
-  fgsm_input_grad  forward + backward to the input only, 1000 images in one batch
+  inference        forward of 1000 images in chunks of 125, as bench_main runs them
+                   (no autograd)
+  fgsm_input_grad  forward + backward to the input only, 1000 images in chunks of 125
+                   (PyTorch 1.13 on one thread takes about 1.5x as long per image in
+                   one batch of 1000 as in batches of 64 to 250)
   latency          forward of one image (no autograd)
+  pgd40_attack     PGD-40, eps 0.3, step 0.01, uniform random start, all 40 steps for
+                   every image, then a forward to score the result; batches of 100,
+                   1000 images; input gradients only (parameters frozen)
+  pgd7_advtrain    PGD-7 adversarial training as advtrain.c's method pgd: per batch of
+                   64 a random start and 7 steps of 2.5 * 0.3 / 7 (input gradients only),
+                   then forward + cross-entropy + backward + Adam (1e-3) on the
+                   adversarial batch alone; 12 batches
 
-Each workload runs once to warm up, then --runs times; the median is reported.
-Writes a CSV with the columns of results/bench.csv (atomically: temporary file, then
-rename) and prints a table. Usage:
+Each workload runs once (one call) to warm up, then --runs times; the median is
+reported. Writes a CSV with the columns of results/bench_torch.csv (atomically:
+temporary file, then rename): those of results/bench.csv without the ratio columns,
+revision being the source revision (--revision, default scripts/source_rev.sh's), and
+prints a table. Usage:
   bench_torch.py [--threads 1,2] [--runs 5] [--out results/bench_torch.csv] [--quick]
+                 [--workloads NAME,...] [--revision REV]
 """
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +52,15 @@ FLOP_FC2 = 2.0 * 128 * 10
 FLOP_FWD = FLOP_CONV1 + FLOP_CONV2 + FLOP_FC1 + FLOP_FC2
 FLOP_TRAIN = 2 * FLOP_FWD + FLOP_CONV2 + FLOP_FC1 + FLOP_FC2
 FLOP_FGSM = 2 * FLOP_FWD
+CHUNK = 125  # images per forward in the 1000-image workloads (bench_main's BENCH_CHUNK)
+EPS = 0.3
+PGD_STEPS, PGD_STEP, PGD_BATCH = 40, 0.01, 100
+ADV_STEPS, ADV_BATCH = 7, 64
+ADV_STEP = 2.5 * EPS / ADV_STEPS  # advtrain.c's default rule for method pgd
+FLOP_PGD40 = PGD_STEPS * FLOP_FGSM + FLOP_FWD
+FLOP_ADV7 = ADV_STEPS * FLOP_FGSM + FLOP_TRAIN
+WORKLOADS = ("train", "inference", "fgsm_input_grad", "latency", "pgd40_attack",
+             "pgd7_advtrain")
 
 
 class Net(nn.Module):
@@ -55,16 +78,49 @@ class Net(nn.Module):
         return self.fc2(x)
 
 
+def pgd(net, x0, y, eps, step, steps):
+    """x0 + U(-eps, eps), clamped to [0,1], then `steps` signed-gradient steps on the
+    summed cross-entropy, each projected onto the eps-ball around x0 and [0,1]. Only
+    the input gradient is computed (autograd.grad to x alone)."""
+    lo, hi = (x0 - eps).clamp_(min=0), (x0 + eps).clamp_(max=1)
+    x = (x0 + torch.empty_like(x0).uniform_(-eps, eps)).clamp_(0, 1)
+    for _ in range(steps):
+        x.requires_grad_(True)
+        loss = F.cross_entropy(net(x), y, reduction="sum")
+        (g,) = torch.autograd.grad(loss, x)
+        x = torch.min(torch.max(x.detach() + step * g.sign(), lo), hi)
+    return x
+
+
+def source_revision():
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    try:
+        r = subprocess.run(["sh", "scripts/source_rev.sh"], cwd=root, capture_output=True,
+                           text=True, check=True)
+        return r.stdout.strip() or "unknown"
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", default="2")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--out", default="results/bench_torch.csv")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--revision")
     a = ap.parse_args()
     if a.runs < 3:
         ap.error("--runs must be at least 3")
     threads = [int(t) for t in a.threads.split(",")]
+    only = a.workloads.split(",")
+    for w in only:
+        if w not in WORKLOADS:
+            ap.error("unknown workload %r in --workloads" % w)
+    rev = a.revision if a.revision is not None else source_revision()
+    if not rev or any(c in rev for c in ',"\r\n'):
+        ap.error("--revision must be non-empty, without commas, quotes or line breaks")
 
     g = torch.Generator().manual_seed(7)
     x = torch.rand(1000, 1, 28, 28, generator=g)
@@ -92,15 +148,17 @@ def main():
         def inference(batch, calls):
             with torch.inference_mode():
                 for _ in range(calls):
-                    net(x[:batch])
+                    for lo in range(0, batch, CHUNK):
+                        net(x[lo:lo + CHUNK])
 
         def fgsm(batch, calls):
             for p in net.parameters():
                 p.requires_grad_(False)
             for _ in range(calls):
-                xb = x[:batch].clone().requires_grad_(True)
-                loss = F.cross_entropy(net(xb), y[:batch])
-                (gx,) = torch.autograd.grad(loss, xb)
+                for lo in range(0, batch, CHUNK):
+                    xb = x[lo:lo + CHUNK].clone().requires_grad_(True)
+                    loss = F.cross_entropy(net(xb), y[lo:lo + CHUNK])
+                    (gx,) = torch.autograd.grad(loss, xb)
             for p in net.parameters():
                 p.requires_grad_(True)
 
@@ -109,6 +167,32 @@ def main():
                 for c in range(calls):
                     net(x[c % 1000:c % 1000 + 1])
 
+        def pgd_attack(batch, calls):
+            for p in net.parameters():
+                p.requires_grad_(False)
+            for c in range(calls):
+                off = (c * batch) % 1000
+                x0, y0 = x[off:off + batch], y[off:off + batch]
+                xa = pgd(net, x0, y0, EPS, PGD_STEP, PGD_STEPS)
+                with torch.inference_mode():
+                    (net(xa).argmax(1) == y0).sum()
+            for p in net.parameters():
+                p.requires_grad_(True)
+
+        def pgd_advtrain(batch, calls):
+            perm = torch.randperm(calls * batch)
+            for c in range(calls):
+                idx = perm[c * batch:(c + 1) * batch]
+                xb, yb = x[idx], y[idx]
+                for p in net.parameters():
+                    p.requires_grad_(False)
+                xa = pgd(net, xb, yb, EPS, ADV_STEP, ADV_STEPS)
+                for p in net.parameters():
+                    p.requires_grad_(True)
+                opt.zero_grad(set_to_none=True)
+                F.cross_entropy(net(xa), yb).backward()
+                opt.step()
+
         q = a.quick
         workloads = [
             ("train", 64, FLOP_TRAIN, train, 3 if q else 8),
@@ -116,8 +200,12 @@ def main():
             ("inference", 1000, FLOP_FWD, inference, 1),
             ("fgsm_input_grad", 1000, FLOP_FGSM, fgsm, 1),
             ("latency", 1, FLOP_FWD, latency, 50 if q else 200),
+            ("pgd40_attack", PGD_BATCH, FLOP_PGD40, pgd_attack, 2 if q else 1000 // PGD_BATCH),
+            ("pgd7_advtrain", ADV_BATCH, FLOP_ADV7, pgd_advtrain, 3 if q else 12),
         ]
         for name, batch, flop, fn, calls in workloads:
+            if name not in only:
+                continue
             fn(batch, 20 if name == "latency" else 1)
             times = []
             for _ in range(a.runs):
@@ -138,9 +226,9 @@ def main():
     try:
         with os.fdopen(fd, "w", newline="\n") as f:
             f.write("workload,threads,batch,images_per_s,ms_per_call,gflops,"
-                    "images_per_s_min,images_per_s_max\n")
+                    "images_per_s_min,images_per_s_max,revision\n")
             for r in rows:
-                f.write("%s,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g\n" % r)
+                f.write("%s,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%s\n" % (r + (rev,)))
         os.replace(tmp, a.out)
     except BaseException:
         os.unlink(tmp)

@@ -3,13 +3,16 @@
 
 Same architecture, initialisation (PyTorch's defaults), Adam 1e-3, batch 64, 5 epochs,
 pixels x/255; then clean accuracy and loss on the 10,000 test images and FGSM
-(epsilon 0.3) accuracy on all of them and on the first 640. One CSV row per seed.
+(epsilon 0.3) accuracy on all of them and on the first 640. One CSV row per seed; its
+last column, revision, is the source revision (scripts/source_rev.sh), as in the
+benchmark CSVs.
 
 usage: torch_reference.py MNIST_DIR OUT_CSV SEED [SEED...]
 Needs python3 with torch and numpy (Debian: python3-torch); mnistsec itself does not.
 """
 import gzip
 import os
+import subprocess
 import sys
 import time
 
@@ -44,6 +47,18 @@ def model():
         nn.Linear(128, 10))
 
 
+def source_revision():
+    """scripts/source_rev.sh's revision of this checkout (CSV-safe), or "unknown"."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    try:
+        r = subprocess.run(["sh", "scripts/source_rev.sh"], cwd=root, capture_output=True,
+                           text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    rev = r.stdout.strip()
+    return rev if rev and not any(c in rev for c in ',"\r\n') else "unknown"
+
+
 def main():
     if len(sys.argv) < 4:
         raise SystemExit(__doc__)
@@ -54,6 +69,7 @@ def main():
     ytr = torch.tensor(read_idx(find(d, "train-labels-idx1-ubyte")).astype(np.int64))
     xte = torch.tensor(read_idx(find(d, "t10k-images-idx3-ubyte")), dtype=torch.float32).div_(255).unsqueeze(1)
     yte = torch.tensor(read_idx(find(d, "t10k-labels-idx1-ubyte")).astype(np.int64))
+    rev = source_revision()
     rows = []
     for seed in seeds:
         torch.manual_seed(seed)
@@ -81,14 +97,16 @@ def main():
             with torch.no_grad():
                 adv_ok.append(m(xa).argmax(1) == yte[i:i + 1000])
         adv_ok = torch.cat(adv_ok).float()
-        rows.append((seed, acc, loss, adv_ok.mean().item(), adv_ok[:640].mean().item(), train_s))
+        rows.append((seed, acc, loss, adv_ok.mean().item(), adv_ok[:640].mean().item(), train_s,
+                     rev))
         print(f"seed {seed}: clean {acc:.4f} loss {loss:.4f} fgsm {rows[-1][3]:.4f} "
               f"fgsm640 {rows[-1][4]:.4f} train {train_s:.0f} s", file=sys.stderr)
     tmp = out + ".tmp"
     with open(tmp, "w") as f:
-        f.write("seed,clean_accuracy,clean_loss,fgsm_accuracy,fgsm_accuracy_first640,train_seconds\n")
+        f.write("seed,clean_accuracy,clean_loss,fgsm_accuracy,fgsm_accuracy_first640,"
+                "train_seconds,revision\n")
         for r in rows:
-            f.write("%d,%.9g,%.9g,%.9g,%.9g,%.1f\n" % r)
+            f.write("%d,%.9g,%.9g,%.9g,%.9g,%.1f,%s\n" % r)
     os.replace(tmp, out)
 
 

@@ -292,7 +292,10 @@ ms_status advtrain_run(cnn *m, const dataset *train, const advtrain_opts *o, csv
     p.steps = steps;
     p.step = (float)step;
     p.random_start = am->random_start;
-    p.keep_going = 1; /* train on PGD's examples as Madry et al. do, not early-stopped ones */
+    /* every example takes every step; the example trained on is PGD's result, the first
+     * misclassified iterate or else the last (attack_pgd.c) -- Madry et al. train on
+     * the last iterate, which differs only for examples misclassified on the way */
+    p.keep_going = 1;
     p.salt = 0xAD7;
     attack_train at;
     ms_status s = attack_train_init(&at, def, &p, m, o->batch_size, err);

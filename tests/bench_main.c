@@ -4,6 +4,12 @@
  *   inference       forward of 1000 images (in chunks of BENCH_CHUNK, the model's capacity)
  *   FGSM gradient   forward + backward to the input, no parameter gradients, 1000 images
  *   latency         forward of one image
+ *   pgd40_attack    PGD-40 (attack_pgd through attack_run, as the evaluation runs it):
+ *                   eps 0.3, step 0.01, random start, every image takes all 40 steps
+ *                   (keep_going), batches of 100 (the evaluation batch), 1000 images
+ *   pgd7_advtrain   PGD-7 adversarial training (advtrain_run, method pgd): eps 0.3, 7
+ *                   steps of advtrain's default size 2.5 eps / 7, random start, the step
+ *                   on the adversarial batch alone, Adam 1e-3, batch 64, 12 batches
  *
  * For each thread count (default: 1 and 2) every workload runs once to warm up, then
  * `--runs` times (default 5); the median images/s is reported, with GFLOP/s from the
@@ -11,15 +17,23 @@
  * dense matrix products (what PyTorch executes); the Winograd forward and the sparse
  * backward through the pool do less arithmetic, so their GFLOP/s are "effective"
  * rates and can exceed the machine's peak. Results go to stdout as a table and to
- * results/bench.csv (written atomically: header, LF line ends, %.9g).
+ * results/bench.csv (written atomically: header, LF line ends, %.9g). Its columns
+ * torch_images_per_s and ratio (ours / PyTorch's images/s) are left empty here and
+ * filled in by scripts/bench.sh when PyTorch runs; revision is the source revision
+ * (--revision, default the one compiled into the library).
  *
  * Usage: bench_main [--threads LIST] [--runs N] [--out PATH] [--quick] [--kernels]
- *   LIST is comma-separated, e.g. 1,2.
+ *                   [--workloads NAMES] [--revision REV]
+ *   LIST is comma-separated, e.g. 1,2; NAMES too (default: all workloads).
+ *   --quick: fewer calls per run (a smoke test of the harness, not a measurement).
  *   --kernels: instead, the process CPU time of each kernel and of whole steps at batch
  *   64 (minimum of the runs): robust on a shared machine, where wall-clock times are
  *   not. With more than one thread it includes the workers' time, spinning included.
  *
- * The network is cnn.c's (fast path), the optimiser optim.c's Adam.
+ * The network is cnn.c's (fast path), the optimiser optim.c's Adam, the attack and the
+ * adversarial training the library's own (attack.h, advtrain.h). Every workload runs on
+ * the same synthetic images; no PGD example stops early, so the PGD workloads do the
+ * same number of steps whichever images the model gets right.
  */
 #include <math.h>
 #include <stdint.h>
@@ -28,11 +42,16 @@
 #include <string.h>
 #include <time.h>
 
+#include "advtrain.h"
+#include "attack.h"
+#include "build_info.h"
 #include "cnn.h"
+#include "dataset.h"
 #include "fileio.h"
 #include "kernels.h"
 #include "layers.h"
 #include "optim.h"
+#include "results.h"
 #include "rng.h"
 
 #define PIX CNN_PIXELS
@@ -43,6 +62,12 @@
 #define CLS CNN_CLASSES
 #define BENCH_CHUNK 125 /* images per forward in the 1000-image workloads */
 #define MAX_BATCH 128
+#define N_IMAGES 1000   /* synthetic images */
+#define PGD_BATCH 100   /* the evaluation batch of modes.c and robust_eval.c */
+#define PGD_STEPS 40
+#define ADV_BATCH 64    /* advtrain's default batch */
+#define ADV_STEPS 7
+#define EPS 0.3f
 
 /* Floating-point operations per image (multiply-add = 2). */
 #define FLOP_CONV1 (2.0 * C1 * PIX * 9)
@@ -54,6 +79,12 @@
 #define FLOP_TRAIN (FLOP_FWD + FLOP_FWD + FLOP_CONV2 + FLOP_FC1 + FLOP_FC2)
 /* input gradient: dx for every layer, conv1's included */
 #define FLOP_FGSM (FLOP_FWD + FLOP_FWD)
+/* PGD: an input gradient per step, then a forward to score the result */
+#define FLOP_PGD40 (PGD_STEPS * FLOP_FGSM + FLOP_FWD)
+/* PGD-7 adversarial training: the attack's input gradients, then a training step on
+ * its batch (attack_pgd's forward that scores the result is not counted: PyTorch's
+ * loop has none) */
+#define FLOP_ADV7 (ADV_STEPS * FLOP_FGSM + FLOP_TRAIN)
 
 static double now(void)
 {
@@ -72,11 +103,17 @@ static void *xcalloc(size_t count, size_t size)
     return p;
 }
 
-/* The model (cnn.c, fast path) and its optimiser. */
+/* The model (cnn.c, fast path), its optimiser, and the PGD attack's workspace and
+ * outputs for one batch of PGD_BATCH. */
 typedef struct {
     cnn *m;
     adam opt;
     float dz[MAX_BATCH * CLS];
+    attack_model am;
+    attack_ws ws;
+    float *x_adv;              /* (PGD_BATCH, PIX) */
+    float loss[PGD_BATCH];
+    uint8_t correct[PGD_BATCH];
 } net;
 
 static net *net_create(size_t nthreads, uint64_t seed)
@@ -84,17 +121,22 @@ static net *net_create(size_t nthreads, uint64_t seed)
     net *n = xcalloc(1, sizeof *n);
     ms_err err;
     if (cnn_create(&n->m, MAX_BATCH, nthreads, &err) != MS_OK ||
-        adam_create(&n->opt, n->m->nparams, 1e-3, &err) != MS_OK) {
+        adam_create(&n->opt, n->m->nparams, 1e-3, &err) != MS_OK ||
+        attack_ws_create(&n->ws, PGD_BATCH, PIX, CLS, &err) != MS_OK) {
         fprintf(stderr, "bench: %s\n", err.msg);
         exit(70);
     }
     cnn_init(n->m, seed);
     cnn_zero_grads(n->m);
+    n->am = cnn_attack_model(n->m);
+    n->x_adv = xcalloc(PGD_BATCH * PIX, sizeof(float));
     return n;
 }
 
 static void net_destroy(net *n)
 {
+    free(n->x_adv);
+    attack_ws_free(&n->ws);
     adam_free(&n->opt);
     cnn_destroy(n->m);
     free(n);
@@ -117,21 +159,67 @@ typedef struct {
     const char *name;
     size_t batch;  /* images per call */
     double flop;   /* per image */
-    int kind;      /* 0 train, 1 inference, 2 fgsm, 3 latency */
+    int kind;      /* 0 train, 1 inference, 2 fgsm, 3 latency, 4 pgd, 5 advtrain */
     size_t calls;  /* per timed run */
 } workload;
 
-static const float *g_x;   /* 1000 images */
-static const uint8_t *g_y; /* their labels */
-static float *g_dx;        /* 1000 input gradients */
+static float *g_x;          /* N_IMAGES images */
+static uint8_t *g_y;        /* their labels */
+static uint32_t *g_ids;     /* 0, 1, ..., N_IMAGES - 1 */
+static float *g_dx;         /* N_IMAGES input gradients */
 static volatile float g_sink;
+
+static void die(const ms_err *err)
+{
+    fprintf(stderr, "bench: %s\n", err->msg);
+    exit(70);
+}
+
+/* PGD-40 on images [off, off + PGD_BATCH), as the evaluation runs it. */
+static void pgd_call(net *m, size_t off)
+{
+    attack_params p = attack_params_default(EPS, 1);
+    p.steps = PGD_STEPS;
+    p.keep_going = 1; /* all 40 steps for every image, as PyTorch's loop takes them */
+    attack_batch b = {g_x + off * PIX, g_y + off, g_ids + off, PGD_BATCH};
+    attack_out o = {m->x_adv, m->loss, m->correct};
+    ms_err err;
+    if (attack_run(attack_find("pgd"), &m->am, &b, &p, &m->ws, &o, NULL, &err) != MS_OK)
+        die(&err);
+    g_sink += m->loss[0];
+}
+
+/* PGD-7 adversarial training, one epoch over the first batches * ADV_BATCH images. */
+static void advtrain_calls(net *m, size_t batches)
+{
+    dataset ds = {.n = batches * ADV_BATCH, .rows = 28, .cols = 28, .pixels_f32 = g_x,
+                  .labels = g_y};
+    advtrain_opts o = {.method = adv_method_find("pgd"),
+                       .eps = EPS,
+                       .steps = ADV_STEPS,
+                       .epochs = 1,
+                       .batch_size = ADV_BATCH,
+                       .lr = 1e-3,
+                       .schedule = LR_CONSTANT,
+                       .seed = 1,
+                       .shuffle_stream = RNG_STREAM_SHUFFLE,
+                       .quiet = 1};
+    csv_table log;
+    table_init(&log, "training_log.csv", ADVTRAIN_LOG_NCOLS, advtrain_log_columns);
+    static advtrain_result res;
+    ms_err err;
+    if (advtrain_run(m->m, &ds, &o, &log, NULL, &res, &err) != MS_OK)
+        die(&err);
+    table_free(&log);
+    g_sink += (float)res.epoch_loss[0];
+}
 
 static void run_calls(net *m, const workload *w, size_t calls)
 {
     for (size_t c = 0; c < calls; c++) {
         switch (w->kind) {
         case 0: {
-            size_t off = (c * w->batch) % (1000 - w->batch);
+            size_t off = (c * w->batch) % (N_IMAGES - w->batch);
             g_sink += (float)train_step(m, g_x + off * PIX, g_y + off, w->batch);
             break;
         }
@@ -139,6 +227,12 @@ static void run_calls(net *m, const workload *w, size_t calls)
             for (size_t lo = 0; lo < w->batch; lo += BENCH_CHUNK)
                 g_sink += forward(m, g_x + lo * PIX, BENCH_CHUNK)[0];
             break;
+        case 4:
+            pgd_call(m, (c * w->batch) % N_IMAGES);
+            break;
+        case 5:
+            advtrain_calls(m, calls); /* one epoch of `calls` batches */
+            return;
         case 2:
             for (size_t lo = 0; lo < w->batch; lo += BENCH_CHUNK) {
                 const float *z = forward(m, g_x + lo * PIX, BENCH_CHUNK);
@@ -148,10 +242,23 @@ static void run_calls(net *m, const workload *w, size_t calls)
             }
             break;
         default:
-            g_sink += forward(m, g_x + (c % 1000) * PIX, 1)[0];
+            g_sink += forward(m, g_x + (c % N_IMAGES) * PIX, 1)[0];
             break;
         }
     }
+}
+
+/* Whether name is one of the comma-separated names of list. */
+static int name_in_list(const char *name, const char *list)
+{
+    size_t len = strlen(name);
+    for (const char *s = list; *s;) {
+        size_t l = strcspn(s, ",");
+        if (l == len && !strncmp(s, name, len))
+            return 1;
+        s += l + (s[l] == ',');
+    }
+    return 0;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -254,7 +361,7 @@ int main(int argc, char **argv)
 {
     size_t threads[8] = {1, 2}, nthr = 2;
     int runs = 5, quick = 0, kernels = 0;
-    const char *out = "results/bench.csv";
+    const char *out = "results/bench.csv", *only = NULL, *revision = build_revision();
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
             nthr = 0;
@@ -282,13 +389,17 @@ int main(int argc, char **argv)
             runs = (int)v;
         } else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
             out = argv[++i];
+        } else if (!strcmp(argv[i], "--workloads") && i + 1 < argc) {
+            only = argv[++i];
+        } else if (!strcmp(argv[i], "--revision") && i + 1 < argc) {
+            revision = argv[++i];
         } else if (!strcmp(argv[i], "--quick")) {
             quick = 1;
         } else if (!strcmp(argv[i], "--kernels")) {
             kernels = 1;
         } else if (!strcmp(argv[i], "--help")) {
             printf("usage: bench_main [--threads 1,2] [--runs N] [--out PATH] [--quick] "
-                   "[--kernels]\n");
+                   "[--kernels] [--workloads NAME,...] [--revision REV]\n");
             return 0;
         } else {
             fprintf(stderr, "bench: unknown argument %s (see --help)\n", argv[i]);
@@ -301,30 +412,63 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    if (only && !*only) {
+        fprintf(stderr, "bench: --workloads needs at least one name\n");
+        return 64;
+    }
+    /* the revision goes into a CSV field as is */
+    if (!*revision || strpbrk(revision, ",\"\r\n")) {
+        fprintf(stderr, "bench: --revision must be non-empty, without commas, quotes or "
+                        "line breaks\n");
+        return 64;
+    }
+
     /* synthetic images in [0, 1] with MNIST-like sparsity, random labels */
-    float *x = xcalloc(1000 * PIX, sizeof(float));
-    uint8_t *y = xcalloc(1000, 1);
-    g_dx = xcalloc(1000 * PIX, sizeof(float));
+    float *x = xcalloc(N_IMAGES * PIX, sizeof(float));
+    uint8_t *y = xcalloc(N_IMAGES, 1);
+    g_ids = xcalloc(N_IMAGES, sizeof(uint32_t));
+    g_dx = xcalloc(N_IMAGES * PIX, sizeof(float));
     rng_t r;
     rng_init(&r, 7, RNG_STREAM_SHUFFLE);
-    for (size_t i = 0; i < 1000 * PIX; i++) {
+    for (size_t i = 0; i < N_IMAGES * PIX; i++) {
         float u = rng_uniform(&r);
         x[i] = u < 0.8f ? 0.0f : rng_uniform(&r);
     }
-    for (size_t i = 0; i < 1000; i++)
+    for (size_t i = 0; i < N_IMAGES; i++) {
         y[i] = (uint8_t)rng_below(&r, CLS);
+        g_ids[i] = (uint32_t)i;
+    }
     g_x = x;
     g_y = y;
 
-    const workload wl[] = {
+    const workload all[] = {
         {"train", 64, FLOP_TRAIN, 0, quick ? 3 : 8},
         {"train", 128, FLOP_TRAIN, 0, quick ? 2 : 4},
-        {"inference", 1000, FLOP_FWD, 1, 1},
-        {"fgsm_input_grad", 1000, FLOP_FGSM, 2, 1},
+        {"inference", N_IMAGES, FLOP_FWD, 1, 1},
+        {"fgsm_input_grad", N_IMAGES, FLOP_FGSM, 2, 1},
         {"latency", 1, FLOP_FWD, 3, quick ? 50 : 200},
+        {"pgd40_attack", PGD_BATCH, FLOP_PGD40, 4, quick ? 2 : N_IMAGES / PGD_BATCH},
+        {"pgd7_advtrain", ADV_BATCH, FLOP_ADV7, 5, quick ? 3 : 12},
     };
-    const size_t nwl = sizeof wl / sizeof wl[0];
-    result res[8 * 8];
+    const size_t nall = sizeof all / sizeof all[0];
+    /* the workloads named by --workloads (every name must be known), else all */
+    workload wl[sizeof all / sizeof all[0]];
+    size_t nwl = 0;
+    for (size_t i = 0; i < nall; i++)
+        if (!only || name_in_list(all[i].name, only))
+            wl[nwl++] = all[i];
+    for (const char *s = only; s && *s;) {
+        size_t len = strcspn(s, ",");
+        int known = 0;
+        for (size_t i = 0; i < nall; i++)
+            known |= strlen(all[i].name) == len && !strncmp(all[i].name, s, len);
+        if (!known) {
+            fprintf(stderr, "bench: unknown workload '%.*s' in --workloads\n", (int)len, s);
+            return 64;
+        }
+        s += len + (s[len] == ',');
+    }
+    result res[8 * (sizeof all / sizeof all[0])];
     size_t nres = 0;
     double times[100];
     printf("%-16s %7s %6s %12s %10s %9s %14s\n", "workload", "threads", "batch", "images/s",
@@ -367,11 +511,11 @@ int main(int argc, char **argv)
         return 73;
     }
     fprintf(fp, "workload,threads,batch,images_per_s,ms_per_call,gflops,images_per_s_min,"
-                "images_per_s_max\n");
+                "images_per_s_max,torch_images_per_s,ratio,revision\n");
     for (size_t i = 0; i < nres; i++)
-        fprintf(fp, "%s,%zu,%zu,%.9g,%.9g,%.9g,%.9g,%.9g\n", res[i].name, res[i].threads,
+        fprintf(fp, "%s,%zu,%zu,%.9g,%.9g,%.9g,%.9g,%.9g,,,%s\n", res[i].name, res[i].threads,
                 res[i].batch, res[i].ips, res[i].ms_per_call, res[i].gflops, res[i].lo,
-                res[i].hi);
+                res[i].hi, revision);
     if (outset_commit(&os, &err) != MS_OK) {
         fprintf(stderr, "bench: %s\n", err.msg);
         return 74;
@@ -379,6 +523,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "bench: wrote %s\n", out);
     free(x);
     free(y);
+    free(g_ids);
     free(g_dx);
     return 0;
 }
