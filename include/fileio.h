@@ -67,6 +67,10 @@ void outset_abort(outset *s);
  * EIO, to exercise the rollback. k = 0 (what outset_init sets) injects nothing. */
 void outset_fail_rename_at(outset *s, size_t k);
 
+/* MS_EDATA naming path and the first of data[0..count) that is NaN or infinite: the
+ * float outputs refuse to write numbers no reader could trust. */
+ms_status floats_check_finite(const char *path, const float *data, size_t count, ms_err *err);
+
 /* One-file convenience: writes len bytes atomically. */
 ms_status file_write_atomic(const char *path, const void *data, size_t len, ms_err *err);
 

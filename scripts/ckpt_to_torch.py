@@ -190,11 +190,11 @@ def read_input(path):
     return b
 
 
-def save_atomic(obj, path):
-    """torch.save to a temporary file in path's directory, renamed over path only when
-    complete; nothing is left behind on failure."""
-    import torch
-
+def write_atomic(path, write):
+    """write(file) into a temporary file in path's directory, renamed over path only
+    when complete; nothing is left behind on failure."""
+    if os.path.isdir(path):
+        raise Failure(EX_CANTCREAT, "%s: cannot write output file: is a directory" % path)
     d = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".tmp-", dir=d)
@@ -202,7 +202,7 @@ def save_atomic(obj, path):
         raise Failure(EX_CANTCREAT, "%s: cannot create output file: %s" % (path, e.strerror or e))
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         mask = os.umask(0)
@@ -267,7 +267,9 @@ def main(argv):
         sd = OrderedDict()
         for (tname, _, v), (_, _, seq) in zip(tensors, ARCH):
             sd[tname if keys == "named" else seq] = torch.from_numpy(v.copy())
-        save_atomic(sd, dst)
+        import torch
+
+        write_atomic(dst, lambda f: torch.save(sd, f))
     except Failure as e:
         sys.stderr.write("ckpt_to_torch: %s\n" % e)
         return e.status

@@ -36,38 +36,18 @@ Runs with Debian's /usr/bin/python3 (python3-torch, which brings numpy).
 import os
 import struct
 import sys
-import tempfile
 import zipfile
 import zlib
 
-EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE, EX_CANTCREAT, EX_IOERR = 64, 65, 66, 69, 73, 74
+# the checkpoint format, the architecture and the exit statuses: one definition, in
+# ckpt_to_torch.py beside this script
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ckpt_to_torch import (ARCH, EX_CANTCREAT, EX_DATAERR, EX_IOERR, EX_NOINPUT,  # noqa: E402
+                           EX_UNAVAILABLE, EX_USAGE, MAGIC, MAX_META, VERSION, Failure,
+                           write_atomic)
 
-MAGIC = b"MNSECKPT"
-VERSION = 1
-MAX_META = 255
 # A state_dict of the published CNN holds about 6.4 MB; refuse to unpickle far more.
 MAX_INPUT_BYTES = 64 << 20
-
-# The mnistsec CNN (include/cnn.h), tensors in checkpoint order, with the key of the
-# same tensor in scripts/torch_reference.py's nn.Sequential.
-ARCH = [
-    ("conv1.weight", (32, 1, 3, 3), "0.weight"),
-    ("conv1.bias", (32,), "0.bias"),
-    ("conv2.weight", (64, 32, 3, 3), "2.weight"),
-    ("conv2.bias", (64,), "2.bias"),
-    ("fc1.weight", (128, 12544), "6.weight"),
-    ("fc1.bias", (128,), "6.bias"),
-    ("fc2.weight", (10, 128), "8.weight"),
-    ("fc2.bias", (10,), "8.bias"),
-]
-
-
-class Failure(Exception):
-    """An error with the exit status it maps to."""
-
-    def __init__(self, status, msg):
-        super().__init__(msg)
-        self.status = status
 
 
 def load_state_dict(path):
@@ -174,33 +154,6 @@ def encode(meta, tensors):
     return bytes(b)
 
 
-def write_atomic(path, data):
-    """data to a temporary file in path's directory, renamed over path only when
-    complete; nothing is left behind on failure."""
-    if os.path.isdir(path):
-        raise Failure(EX_CANTCREAT, "%s: cannot write output file: is a directory" % path)
-    d = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".tmp-", dir=d)
-    except OSError as e:
-        raise Failure(EX_CANTCREAT, "%s: cannot create output file: %s" % (path, e.strerror or e))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except OSError as e:
-        os.unlink(tmp)
-        raise Failure(EX_IOERR, "%s: cannot write: %s" % (path, e.strerror or e))
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def main(argv):
     meta = ""
     args = list(argv)
@@ -226,7 +179,8 @@ def main(argv):
         if os.path.isdir(dst):
             raise Failure(EX_CANTCREAT, "%s: cannot write output file: is a directory" % dst)
         tensors = pick_tensors(load_state_dict(src), src)
-        write_atomic(dst, encode(meta, tensors))
+        data = encode(meta, tensors)
+        write_atomic(dst, lambda f: f.write(data))
     except Failure as e:
         sys.stderr.write("torch_to_ckpt: %s\n" % e)
         return e.status

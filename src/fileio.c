@@ -3,6 +3,7 @@
 #include "fileio.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -627,4 +628,13 @@ void outdir_unlock(outdir_lock_t *lk)
         return;
     remove(lk->path);
     lk->held = 0;
+}
+
+ms_status floats_check_finite(const char *path, const float *data, size_t count, ms_err *err)
+{
+    for (size_t i = 0; i < count; i++)
+        if (!isfinite(data[i]))
+            return ms_fail(err, MS_EDATA, "%s: float element %zu is not finite (%g)", path, i,
+                           (double)data[i]);
+    return MS_OK;
 }

@@ -307,15 +307,11 @@ ms_status idx_write_to(outset *s, const char *path, int type, size_t ndim, const
         !size_add(&total, payload, 4 + 4 * ndim) || total > IDX_MAX_BYTES)
         return ms_fail(err, MS_EINTERNAL, "%s: IDX of %zu elements exceeds the size limits",
                        path, count);
-    if (type == IDX_TYPE_F32) {
-        const float *f = data;
-        for (size_t i = 0; i < count; i++)
-            if (!isfinite(f[i]))
-                return ms_fail(err, MS_EDATA, "%s: float element %zu is not finite (%g)", path,
-                               i, (double)f[i]);
-    }
+    ms_status st = type == IDX_TYPE_F32 ? floats_check_finite(path, data, count, err) : MS_OK;
+    if (st != MS_OK)
+        return st;
     FILE *fp;
-    ms_status st = outset_open(s, path, &fp, err);
+    st = outset_open(s, path, &fp, err);
     if (st != MS_OK)
         return st;
     if (!fp) /* set whenever outset_open succeeds; said for the analyzers */

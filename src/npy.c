@@ -160,13 +160,8 @@ ms_status npy_write_to(outset *s, const char *path, const char *descr, size_t nd
     if (count && !data)
         return ms_fail(err, MS_EINTERNAL, "%s: no data for %zu elements", path, count);
     int is_f32 = elem_size(descr) == 4;
-    if (is_f32) {
-        const float *f = data;
-        for (size_t i = 0; i < count; i++)
-            if (!isfinite(f[i]))
-                return ms_fail(err, MS_EDATA, "%s: float element %zu is not finite (%g)", path,
-                               i, (double)f[i]);
-    }
+    if (is_f32 && (st = floats_check_finite(path, data, count, err)) != MS_OK)
+        return st;
     FILE *fp;
     st = outset_open(s, path, &fp, err);
     if (st != MS_OK)
