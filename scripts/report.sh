@@ -296,6 +296,95 @@ acc_at() {
         'NR > 1 && $2 == a && ($1 + 0 == e + 0) { print $3; f = 1 } END { if (!f) print "n/a" }' "$1/robustness.csv"
 }
 
+# full_run DIR: the run has an epsilon sweep or attacks beyond FGSM and PGD (a table per attack)
+full_run() {
+    [ "$(n_eps "$1")" -gt 1 ] && return 0
+    awk -F, 'NR > 1 && $2 != "fgsm" && $2 != "pgd" && $2 != "all" { f = 1 } END { exit !f }' "$1/robustness.csv" 2>/dev/null
+}
+
+# head_eps DIR: the epsilon a run's headline figures are taken at: its --epsilon when
+# robustness.csv has rows there, else the largest epsilon in the file
+head_eps() {
+    awk -F, -v e="$(mf "$1/metrics.csv" epsilon)" 'NR > 1 { if (!got || $1 + 0 > mx + 0) mx = $1; got = 1; if (e != "n/a" && $1 + 0 == e + 0) at = $1 }
+        END { if (at != "") print at; else if (got) print mx; else print "n/a" }' "$1/robustness.csv" 2>/dev/null || echo n/a
+}
+
+# attack_table FILE IMAGES: every row of a robustness.csv (any epsilons, any attacks) as a
+# table: kind of attack, accuracy, images still correct of IMAGES, seconds
+attack_table() {
+    echo "| epsilon | attack | kind | accuracy | images still correct | seconds |"
+    echo "|---:|---|---|---:|---:|---:|"
+    awk -F, -v n="$2" '
+        function kind(a) {
+            if (a == "fgsm") return "white-box, one step"
+            if (a == "pgd" || a ~ /^apgd/) return "white-box, iterative"
+            if (a == "square") return "gradient-free"
+            if (a == "transfer") return "transfer (PGD on the surrogate)"
+            if (a == "all") return "**worst case per image**"
+            return "" }
+        NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+        { a = $c["attack"]; v = $c["accuracy"]
+          k = (n == "n/a" || n == "") ? "" : sprintf("%d of %d", int(v * n + 0.5), n)
+          s = ("seconds" in c) && $c["seconds"] != "" ? sprintf("%.0f", $c["seconds"]) : ""
+          printf "| %s | %s | %s | %s | %s | %s |\n", $c["epsilon"], (a == "all" ? "**all**" : a), kind(a), \
+              (a == "all" ? sprintf("**%.2f%%**", 100 * v) : sprintf("%.2f%%", 100 * v)), k, s }' "$1"
+    echo
+}
+
+# attack_verdict FILE EPS WHO: at epsilon EPS, the strongest attack(s), the worst case
+# against them, and whether the gradient-free (square) or transfer attack beat the best
+# white-box attack (gradient masking: by more than 1 pp, the no_gradient_masking rule)
+attack_verdict() {
+    awk -F, -v e="$2" -v who="$3" '
+        NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+        $c["epsilon"] + 0 != e + 0 { next }
+        { a = $c["attack"]; v[a] = $c["accuracy"] + 0; order[++n] = a }
+        END {
+            if (!n) exit
+            for (i = 1; i <= n; i++) { a = order[i]; if (a == "all") continue
+                if (!got || v[a] < lo) lo = v[a]; got = 1
+                if (a != "square" && a != "transfer") { if (!wgot || v[a] < wb) wb = v[a]; wgot = 1 } }
+            if (got) {
+                for (i = 1; i <= n; i++) { a = order[i]; if (a != "all" && v[a] == lo) { best = best sep a; sep = ", " } }
+                printf "- At epsilon %s the strongest single attack on %s is %s (%.2f%% of the images still correct).", e, who, best, 100 * lo
+                if ("all" in v) {
+                    if (v["all"] < lo - 1e-12) printf " Taking the worst case per image over every attack lowers that to %.2f%% (%.2f pp): no single attack finds every weak image.\n", 100 * v["all"], 100 * (lo - v["all"])
+                    else printf " The worst case per image over every attack is the same %.2f%%.\n", 100 * v["all"]
+                } else printf "\n"
+            }
+            if (!wgot) { printf "- No white-box attack ran at epsilon %s: nothing to check gradient masking against.\n", e; exit }
+            for (i = 1; i <= n; i++) { a = order[i]; if (a != "square" && a != "transfer" && a != "all" && v[a] == wb) { wn = wn wsep a; wsep = ", " } }
+            for (i = 1; i <= n; i++) {
+                a = order[i]; if (a != "square" && a != "transfer") continue
+                name = a == "square" ? "The gradient-free Square Attack" : "The transfer attack"
+                d = 100 * (wb - v[a])
+                if (d > 1) printf "- %s leaves %.2f%%, %.2f pp below the best white-box attack (%s, %.2f%%): it beats the gradient attacks, the sign of gradient masking (the no_gradient_masking rule: more than 1 pp).\n", name, 100 * v[a], d, wn, 100 * wb
+                else if (d > 0) printf "- %s leaves %.2f%%, %.2f pp below the best white-box attack (%s, %.2f%%), within the 1 pp the no_gradient_masking check allows.\n", name, 100 * v[a], d, wn, 100 * wb
+                else printf "- %s leaves %.2f%%, not below the best white-box attack (%s, %.2f%%): no sign of gradient masking from it.\n", name, 100 * v[a], wn, 100 * wb
+                seen = 1
+            }
+            if (!seen) printf "- Neither the Square Attack nor a transfer attack ran at epsilon %s: the gradient-masking comparison is not possible.\n", e
+        }' "$1"
+}
+
+# skipped_checks DIR...: the names of the SKIPped checks, one sentence
+skipped_checks() {
+    s=$(for d in "$@"; do awk -F, 'NR > 1 && $2 == "SKIP" { printf "`%s` ", $1 }' "$d/checks.csv" 2>/dev/null; done)
+    [ -z "$s" ] || { echo "Skipped (the run lacks what they need): $(echo "$s" | sed 's/ $//; s/ /, /g')."; echo; }
+}
+
+# check_row FILE NAME: "STATUS<tab>DETAIL" of one check of a checks.csv (detail unquoted)
+check_row() {
+    awk -v want="$2" '
+        function field(   f) {
+            if (substr(L, 1, 1) == "\"") { L = substr(L, 2); f = substr(L, 1, index(L, "\"") - 1); L = substr(L, length(f) + 3) }
+            else if (index(L, ",")) { f = substr(L, 1, index(L, ",") - 1); L = substr(L, length(f) + 2) }
+            else { f = L; L = "" }
+            return f }
+        NR > 1 { L = $0; c = field(); s = field(); det = L; gsub(/^"|"$/, "", det)
+                 if (c == want) { printf "%s\t%s\n", s, det; exit } }' "$1" 2>/dev/null
+}
+
 robustness_section() {
     echo "## Honest robustness: the published models under strong attacks"
     echo
@@ -338,7 +427,7 @@ robustness_section() {
     done
     echo
     for d in $runs; do
-        [ "$(n_eps "$d")" -gt 1 ] || continue
+        full_run "$d" || continue
         echo "The $(model_label "$d") model under every attack, first $(mf "$d/metrics.csv" robust_images) test images (${d#"$R"/}/robustness.csv; \"all\" is the worst case per image):"
         echo
         awk -F, 'NR > 1 { if (!($1 in seen)) { seen[$1] = 1; eps[++ne] = $1 }
@@ -366,6 +455,24 @@ robustness_section() {
                           printf "The Square Attack, which never sees a gradient, gets lower (%.1f%%) than FGSM (%.1f%%): the single-step gradient attack was misled by the model'"'"'s gradients (gradient masking against FGSM).\n\n", 100 * v["square"], 100 * v["fgsm"] }' "$d/robustness.csv"
         fi
     done
+    missing=""
+    for name in baseline_pgd fgsm_trained_pgd baseline_all fgsm_trained_all; do
+        [ -f "$R/robustness/$name/robustness.csv" ] || missing="$missing $name"
+    done
+    if [ -n "$missing" ]; then
+        for name in $missing; do
+            case $name in
+            baseline_*) who="published baseline" ;;
+            *) who="published FGSM-trained model" ;;
+            esac
+            case $name in
+            *_pgd) what="FGSM and PGD-40 at epsilon 0.3, all test images" ;;
+            *) what="every attack at epsilon 0 to 0.3, first 1000 test images" ;;
+            esac
+            echo "- results/robustness/$name/ ($who, $what): not yet run (command: \`sh scripts/robustness.sh $name\`)."
+        done
+        echo
+    fi
     echo "Checks that did not pass (each run's checks.csv; SKIPs left out):"
     echo
     # shellcheck disable=SC2086
@@ -388,11 +495,32 @@ robustness_section() {
 robust_training_section() {
     echo "## Robust training: PGD adversarial training from scratch"
     echo
+    robust_pgd_block
+    robust_all_block
+    collapse_block
+}
+
+# training_log_md FILE: a training_log.csv as a table, its columns read by name (the
+# held-out FGSM column only when the log has it)
+training_log_md() {
+    awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; f = ("val_fgsm_accuracy" in c)
+                       print "| epoch | epsilon | learning rate | loss | seconds | held-out clean |" (f ? " held-out FGSM |" : "") " held-out PGD |"
+                       print "|---:|---:|---:|---:|---:|---:|" (f ? "---:|" : "") "---:|"; next }
+             { printf "| %s | %.3f | %.2e | %.4f | %.0f | %.1f%% |", $c["epoch"], $c["epsilon"], $c["lr"], $c["train_loss"], $c["train_seconds"], 100 * $c["val_clean_accuracy"]
+               if (f) printf " %.1f%% |", 100 * $c["val_fgsm_accuracy"]
+               printf " %.1f%% |\n", 100 * $c["val_pgd_accuracy"] }' "$1"
+    echo
+}
+
+robust_pgd_block() {
     d=$R/robust_pgd
     if [ ! -f "$d/metrics.csv" ]; then
-        echo "Not yet run: results/robust_pgd/ holds no run."
+        echo "Not yet run: results/robust_pgd/ holds no run (command: \`./mnistsec --mode adv_training --adv-from scratch"
+        echo "--adv-method pgd --adv-steps 7 --adv-epochs 8 --adv-lr 0.001 --lr-schedule onecycle --adv-eps-ramp 2"
+        echo "--val-count 1000 --attack fgsm,pgd --out results/robust_pgd --save results/robust_pgd/model.ckpt\`,"
+        echo "with \`--data\` the MNIST directory)."
         echo
-        return
+        return 0
     fi
     echo "results/robust_pgd/: \`--adv-method $(m robust_pgd adv_method) --adv-steps $(m robust_pgd adv_steps) --adv-from $(m robust_pgd adv_from)\`, $(m robust_pgd adv_epochs) epochs,"
     echo "training epsilon $(m robust_pgd adv_eps), $(m robust_pgd val_count) held-out training images; the kept model is"
@@ -424,10 +552,7 @@ robust_training_section() {
     if [ -f "$d/training_log.csv" ]; then
         echo "Training log (results/robust_pgd/training_log.csv; held-out accuracies on $(m robust_pgd val_count) training images):"
         echo
-        echo "| epoch | epsilon | learning rate | loss | seconds | held-out clean | held-out PGD |"
-        echo "|---:|---:|---:|---:|---:|---:|---:|"
-        awk -F, 'NR > 1 { printf "| %s | %.3f | %.2e | %.4f | %.0f | %.1f%% | %.1f%% |\n", $1, $2, $3, $4, $5, 100 * $6, 100 * $7 }' "$d/training_log.csv"
-        echo
+        training_log_md "$d/training_log.csv"
     fi
     pics robust_pgd/training_accuracy.svg "PGD-trained: held-out accuracy after each epoch" \
          robust_pgd/training_loss.svg "PGD-trained: training loss"
@@ -437,19 +562,170 @@ robust_training_section() {
     pics robust_pgd/examples.png "PGD-trained: first test images broken at epsilon $(m robust_pgd epsilon)"
 }
 
+# pp_goal VALUE GOAL: "met (+0.36 pp)" or "not met (-1.20 pp)" for a fraction against a
+# goal in percent
+pp_goal() {
+    awk -v v="$1" -v g="$2" 'BEGIN { if (v == "n/a" || v == "") { print "not measured"; exit }
+        d = 100 * v - g; if (d >= -1e-9) printf "met (%+.2f pp)\n", d; else printf "**not met** (%+.2f pp)\n", d }'
+}
+
+# The PGD-trained model under every attack (results/robust_pgd_all/): its robust accuracy
+# is the worst case per image, compared with the goals and with published figures.
+robust_all_block() {
+    echo "### Every attack on the PGD-trained model"
+    echo
+    d=$R/robust_pgd_all
+    if [ ! -f "$d/robustness.csv" ]; then
+        echo "Not yet run (command: \`./mnistsec --mode adv_only --load results/robust_pgd/model.ckpt --attack all"
+        echo "--surrogate results/baseline/model.ckpt --out results/robust_pgd_all\`, with \`--data\` the MNIST"
+        echo "directory): the PGD-trained model of results/robust_pgd/ under FGSM, PGD, APGD-CE, APGD-T,"
+        echo "the Square Attack and transfer from the baseline, the worst case per image as its robust accuracy."
+        echo
+        return 0
+    fi
+    mt=$d/metrics.csv
+    n=$(mf "$mt" robust_images); e=$(head_eps "$d"); clean=$(mf "$mt" clean_accuracy)
+    worst=$(awk -F, -v e="$e" 'NR > 1 && $2 == "all" && $1 + 0 == e + 0 { print $3; f = 1 } END { if (!f) print "n/a" }' "$d/robustness.csv")
+    sur=$(jget "$d/manifest.json" settings.surrogate || true)
+    echo "results/robust_pgd_all/: the $(model_label "$d") model, \`--attack all\`, on $n test images"
+    echo "(robust_pgd_all/robustness.csv; the transfer attack runs PGD on ${sur:-the surrogate} and scores this model):"
+    echo
+    attack_table "$d/robustness.csv" "$n"
+    awk -v w="$worst" -v n="$n" -v e="$e" -v c="$clean" -v t="$(mf "$mt" test_images)" 'BEGIN {
+        if (w == "n/a") { printf "robustness.csv has no worst-case (\"all\") row at epsilon %s.\n\n", e; exit }
+        printf "**Robust accuracy at epsilon %s, the worst case over every attack: %.2f%%**", e, 100 * w
+        if (n != "n/a") printf " (%d of %d images)", int(w * n + 0.5), n
+        if (c != "n/a") printf "; clean accuracy %.2f%% on %s test images", 100 * c, t
+        printf ".\n\n" }'
+    echo "Against the goals of this work:"
+    echo
+    echo "- clean accuracy ≥ 98.5%: $(pct "$clean"), $(pp_goal "$clean" 98.5);"
+    echo "- robust accuracy under the attack ensemble (worst case) ≥ 89%: $(pct "$worst"), $(pp_goal "$worst" 89)."
+    echo
+    awk -v w="$worst" -v e="$e" 'BEGIN { if (w == "n/a") exit
+        if (e + 0 != 0.3) { printf "The published reference figures below are at epsilon 0.3; this run%ss headline epsilon is %s, so they are not compared.\n\n", "\047", e; exit }
+        n = split("Madry et al. 2018 (PGD training)=88.43|TRADES (Zhang et al. 2019)=92.76|\"fast is better than free\" (Wong et al. 2020, FGSM with a random start)=82.88", r, "|")
+        printf "Published figures of other, larger models at epsilon 0.3 on MNIST, under AutoAttack (Croce and Hein%ss table; not measured here, and AutoAttack is not exactly this attack ensemble): ", "\047"
+        for (i = 1; i <= n; i++) { split(r[i], f, "="); printf "%s%s: %.1f%%", (i > 1 ? "; " : ""), f[1], f[2] }
+        printf ". This model%ss %.2f%% is ", "\047", 100 * w
+        for (i = 1; i <= n; i++) { split(r[i], f, "="); d = 100 * w - f[2]
+            printf "%s%s %s (%+.2f pp)", (i > 1 ? (i == n ? " and " : ", ") : ""), (d >= 0 ? "above" : "below"), (i == 1 ? "Madry et al." : (i == 2 ? "TRADES" : "Wong et al.")), d }
+        printf ".\n\n" }'
+    attack_verdict "$d/robustness.csv" "$e" "the $(model_label "$d") model"
+    if [ -f "$R/robust_pgd/metrics.csv" ]; then
+        awk -v a="$(m robust_pgd after_robust_accuracy)" -v ae="$(m robust_pgd epsilon)" -v an="$(m robust_pgd robust_images)" \
+            -v w="$worst" -v e="$e" -v n="$n" -v k="$(m robust_pgd pgd_steps)" 'BEGIN {
+            if (a == "n/a" || w == "n/a" || ae + 0 != e + 0) exit
+            printf "- results/robust_pgd%ss own evaluation (FGSM and PGD-%s, %s images) gave a worst case of %.2f%%; with every attack, on %s images, it is %.2f%% (%+.2f pp).\n", "\047", k, an, 100 * a, n, 100 * w, 100 * (w - a) }'
+    fi
+    echo
+    if awk -F, 'NR > 1 && ($2 == "WARN" || $2 == "FAIL") { f = 1 } END { exit !f }' "$d/checks.csv" 2>/dev/null; then
+        echo "Checks that did not pass (robust_pgd_all/checks.csv):"
+        echo
+        checks_md "$d"
+    elif [ -f "$d/checks.csv" ]; then
+        echo "Every check of robust_pgd_all/checks.csv passes or is skipped."
+        echo
+    fi
+    skipped_checks "$d"
+    [ "$(n_eps "$d")" -le 1 ] || pics robust_pgd_all/robustness.svg "PGD-trained, every attack: accuracy against epsilon"
+    pics robust_pgd_all/examples.png "PGD-trained, every attack: first test images broken at epsilon $(mf "$mt" epsilon)"
+}
+
+# Catastrophic overfitting (results/collapse_fgsm_rs/): FGSM with a random start from
+# scratch, its held-out monitor and its test figures.
+collapse_block() {
+    echo "### Catastrophic overfitting"
+    echo
+    d=$R/collapse_fgsm_rs
+    if [ ! -f "$d/metrics.csv" ]; then
+        echo "Not yet run (command: \`./mnistsec --mode adv_training --adv-from scratch --adv-method fgsm-rs"
+        echo "--adv-epochs 3 --adv-lr 0.001 --val-count 1000 --attack fgsm,pgd --out results/collapse_fgsm_rs\`,"
+        echo "with \`--data\` the MNIST directory)."
+        echo
+        return 0
+    fi
+    mt=$d/metrics.csv
+    echo "results/collapse_fgsm_rs/: adversarial training with \`--adv-method $(mf "$mt" adv_method)\` (one FGSM step from a"
+    echo "random start) from $(mf "$mt" adv_from), $(mf "$mt" adv_epochs) epochs at training epsilon $(mf "$mt" adv_eps); after every epoch"
+    echo "$(mf "$mt" val_count) held-out training images are attacked with FGSM and PGD."
+    if [ -f "$d/COMMAND" ]; then
+        echo "The command (its COMMAND file):"
+        echo
+        echo '```'
+        cat "$d/COMMAND"
+        echo '```'
+    fi
+    echo
+    if [ -f "$d/training_log.csv" ]; then
+        echo "Training log (collapse_fgsm_rs/training_log.csv):"
+        echo
+        training_log_md "$d/training_log.csv"
+        awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+            { n++; p = $c["val_pgd_accuracy"] + 0; ep[n] = $c["epoch"]
+              if (n == 1 || p > pmax) { pmax = p; pe = $c["epoch"] }
+              if ("val_fgsm_accuracy" in c) { f = $c["val_fgsm_accuracy"] + 0; hasf = 1
+                  if (n == 1 || f > fmax) { fmax = f; fe = $c["epoch"] }
+                  if (f - p > 0.5) { gap = gap gs $c["epoch"]; gs = ", "; ng++ } } }
+            END { if (!n) exit
+                printf "Over the %d epochs the held-out PGD accuracy is at most %.1f%% (epoch %s)", n, 100 * pmax, pe
+                if (hasf) {
+                    printf " and the held-out FGSM accuracy reaches %.1f%% (epoch %s). ", 100 * fmax, fe
+                    if (ng) printf "FGSM accuracy exceeds PGD accuracy by more than 50 pp, the monitor%ss rule, after epoch%s %s (%d of %d).\n\n", "\047", (ng > 1 ? "s" : ""), gap, ng, n
+                    else printf "FGSM accuracy never exceeds PGD accuracy by more than 50 pp, the monitor%ss rule.\n\n", "\047"
+                } else printf ".\n\n" }' "$d/training_log.csv"
+    fi
+    row=$(check_row "$d/checks.csv" no_catastrophic_overfitting)
+    if [ -n "$row" ]; then
+        st=$(printf '%s' "$row" | cut -f1); det=$(printf '%s' "$row" | cut -f2-)
+        echo "The monitor (\`no_catastrophic_overfitting\`, collapse_fgsm_rs/checks.csv): **$st**: $det."
+        echo
+    else
+        echo "collapse_fgsm_rs/checks.csv has no \`no_catastrophic_overfitting\` row."
+    fi
+    ce=$(mf "$mt" collapse_epoch)
+    case $ce in
+    n/a|0|"") echo "metrics.csv records no collapse epoch." ;;
+    *) echo "metrics.csv records the collapse at epoch $ce; the kept model is epoch $(mf "$mt" best_epoch) (held-out PGD accuracy $(pct "$(mf "$mt" best_val_pgd_accuracy)"))." ;;
+    esac
+    echo
+    awk -v c="$(mf "$mt" after_clean_accuracy)" -v f="$(mf "$mt" after_fgsm_accuracy)" -v p="$(mf "$mt" after_pgd_accuracy)" \
+        -v n="$(mf "$mt" robust_images)" -v k="$(mf "$mt" pgd_steps)" -v e="$(mf "$mt" epsilon)" 'BEGIN {
+        if (f == "n/a" || p == "n/a") { print "The test-set FGSM and PGD figures are not in metrics.csv."; print ""; exit }
+        printf "On %s test images at epsilon %s the kept model has clean accuracy %.2f%%, FGSM accuracy %.2f%% and PGD-%s accuracy %.2f%%", n, e, 100 * c, 100 * f, k, 100 * p
+        d = 100 * (f - p)
+        if (d > 10) printf ": FGSM overstates its robustness by %.2f pp.", d
+        else printf ": FGSM and PGD agree within %.2f pp.", (d < 0 ? -d : d)
+        if (c != "n/a" && f - c > 0.005) printf " FGSM accuracy is %.2f pp above the clean accuracy: the one-step attack makes the test images easier for this model, not harder.", 100 * (f - c)
+        printf "\n" }'
+    if [ -f "$R/robust_pgd/metrics.csv" ]; then
+        awk -v p="$(m robust_pgd after_pgd_accuracy)" -v k="$(m robust_pgd pgd_steps)" -v s="$(m robust_pgd adv_steps)" \
+            -v k2="$(mf "$mt" pgd_steps)" -v e="$(m robust_pgd epsilon)" -v e2="$(mf "$mt" epsilon)" 'BEGIN {
+            if (p == "n/a" || k != k2 || e + 0 != e2 + 0) exit
+            printf "PGD-%s adversarial training (results/robust_pgd, above) keeps %.2f%% under the same PGD-%s.\n", s, 100 * p, k }'
+    fi
+    echo
+    pics collapse_fgsm_rs/training_accuracy.svg "FGSM with a random start: held-out clean, FGSM and PGD accuracy after each epoch"
+}
+
 # ---- backdoor defence ---------------------------------------------------------------
 
 defence_section() {
     echo "## Backdoor defence"
     echo
+    defended_block
+    sweep_block
+}
+
+defended_block() {
     d=$R/defended
     if [ ! -f "$d/metrics.csv" ]; then
-        echo "Not yet run: results/defended/ does not exist. A poisoned run with \`--defend\`"
-        echo "(spectral signatures, activation clustering, SPECTRE: each removes the flagged training"
-        echo "images and retrains; STRIP at inference time) writes metrics.csv and detection.csv there,"
-        echo "and \`sh scripts/report.sh write\` then fills this section."
+        echo "Not yet run: results/defended/ does not exist (command: \`./mnistsec --mode poisoned"
+        echo "--defend spectral,clustering,spectre,strip --expected-poison 0.0146 --out results/defended\`, with"
+        echo "\`--data\` the MNIST directory). It runs spectral signatures, activation clustering and SPECTRE"
+        echo "(each removes the flagged training images and retrains) and STRIP at inference time."
         echo
-        return
+        return 0
     fi
     ba=$(mf "$d/metrics.csv" before_attack_success_rate); bc=$(mf "$d/metrics.csv" before_clean_accuracy)
     echo "results/defended/: the backdoored model has clean accuracy $(pct "$bc") and attack success"
@@ -496,6 +772,85 @@ defence_section() {
     return 0
 }
 
+# The poison-count sweep (results/poison_sweep/backdoor_sweep.csv): a table per count and
+# method, and for each detector the smallest count at which it meets the goal (recall
+# >= 95% and attack success after retraining <= 2%).
+sweep_block() {
+    echo "### Poison-count sweep"
+    echo
+    d=$R/poison_sweep
+    f=$d/backdoor_sweep.csv
+    if [ ! -f "$f" ]; then
+        echo "Not yet run (command: \`./mnistsec --mode poisoned --poison-sweep 25,100,500"
+        echo "--defend spectral,clustering,spectre,strip --out results/poison_sweep\`, with \`--data\` the MNIST"
+        echo "directory): the backdoor and every defence at several poisoned-image counts."
+        echo
+        return 0
+    fi
+    ep=$(mf "$d/metrics.csv" expected_poison)
+    echo "results/poison_sweep/backdoor_sweep.csv: for each count of poisoned training images a model"
+    echo "trained from scratch (\`none\`, undefended), then each training-set detector's flagged images"
+    # shellcheck disable=SC2016 # the backticks are Markdown
+    echo "removed and the model retrained, and STRIP at inference time$( [ "$ep" = n/a ] || printf ' (`--expected-poison %s`, the share of a class the detectors assume poisoned)' "$ep")."
+    echo "Attack success = triggered test sevens classified as the target; empty cells do not apply."
+    echo
+    echo "| poisoned images | method | flagged | recall | precision | attack success after | clean accuracy after | STRIP detects | STRIP false positives |"
+    echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+    awk -F, 'function p(x) { return x == "" ? "" : sprintf("%.2f%%", 100 * x) }
+        NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+        { printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $c["poison_count"], $c["method"], $c["flagged"], \
+              p($c["recall"]), p($c["precision"]), p($c["asr_after"]), p($c["clean_accuracy_after"]), p($c["strip_tpr"]), p($c["strip_fpr"]) }' "$f"
+    echo
+    echo "What the sweep says (goal for a training-set detector: recall ≥ 95% and attack success"
+    echo "after retraining ≤ 2%):"
+    echo
+    awk -F, '
+        NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+        { n = $c["poison_count"] + 0; m = $c["method"]
+          if (!(n in seen)) { seen[n] = 1; cnt[++nc] = n }
+          if (!(m in ms)) { ms[m] = 1; meth[++nm] = m }
+          has[n, m] = 1; rec[n, m] = $c["recall"]; asr[n, m] = $c["asr_after"]; ca[n, m] = $c["clean_accuracy_after"]
+          ab[n] = $c["asr_before"]; cb[n] = $c["clean_accuracy_before"]; tpr[n, m] = $c["strip_tpr"]; fpr[n, m] = $c["strip_fpr"] }
+        END {
+            for (i = 1; i <= nc; i++) for (j = i + 1; j <= nc; j++) if (cnt[j] < cnt[i]) { t = cnt[i]; cnt[i] = cnt[j]; cnt[j] = t }
+            printf "- Undefended: attack success"
+            for (i = 1; i <= nc; i++) printf "%s %.2f%% with %d", (i > 1 ? "," : ""), 100 * ab[cnt[i]], cnt[i]
+            printf " poisoned images (clean accuracy"
+            for (i = 1; i <= nc; i++) printf "%s %.2f%%", (i > 1 ? "," : ""), 100 * cb[cnt[i]]
+            printf ")."
+            low = ""; for (i = 1; i <= nc; i++) if (ab[cnt[i]] + 0 <= 0.02 + 1e-12) low = low (low == "" ? "" : ", ") cnt[i]
+            if (low != "") printf " With %s poisoned images the undefended attack success is already at most 2%%: there the goal%ss attack-success half holds without any defence.", low, "\047"
+            printf "\n"
+            for (j = 1; j <= nm; j++) {
+                m = meth[j]; if (m == "none") continue
+                if (m == "strip") {
+                    printf "- strip (inference time, nothing retrained): detects"
+                    s = ""; fp = ""
+                    for (i = 1; i <= nc; i++) { n = cnt[i]; if (!has[n, m] || tpr[n, m] == "") continue
+                        printf "%s %.2f%% (%d%s)", s, 100 * tpr[n, m], n, (s == "" ? " poisoned images" : ""); s = ","
+                        fp = fp (fp == "" ? "" : ", ") sprintf("%.2f%%", 100 * fpr[n, m]) }
+                    printf " of the triggered test images, at %s false positives on clean ones.\n", fp
+                    continue
+                }
+                first = ""; fails = ""; meets = ""
+                for (i = 1; i <= nc; i++) { n = cnt[i]; if (!has[n, m]) continue
+                    ok = rec[n, m] != "" && asr[n, m] != "" && rec[n, m] + 0 >= 0.95 - 1e-12 && asr[n, m] + 0 <= 0.02 + 1e-12
+                    if (ok) { if (first == "") first = n; meets = meets (meets == "" ? "" : ", ") n }
+                    else fails = fails (fails == "" ? "" : ", ") sprintf("%d (recall %.2f%%, attack success %.2f%%)", n, 100 * rec[n, m], 100 * asr[n, m]) }
+                if (first == "") { printf "- %s: meets the goal at none of the counts; fails at %s.\n", m, fails; continue }
+                n = first
+                printf "- %s: meets the goal first at %d poisoned images (recall %.2f%%, attack success %.2f%%, clean accuracy %+.2f pp)", \
+                    m, n, 100 * rec[n, m], 100 * asr[n, m], 100 * (ca[n, m] - cb[n])
+                if (ab[n] + 0 <= 0.02 + 1e-12) printf ", where the undefended backdoor already fails (%.2f%%)", 100 * ab[n]
+                if (meets != n "") printf "; meets it at %s", meets
+                if (fails != "") printf "; fails at %s", fails
+                printf ".\n"
+            }
+        }' "$f"
+    echo
+    pics poison_sweep/backdoor_sweep.svg "attack success rate against the number of poisoned images, undefended and after each detector"
+}
+
 # ---- seed-to-seed variation and PyTorch ------------------------------------------------
 
 # spread WHO VALUES_CLEAN VALUES_FGSM: how FGSM's seed-to-seed range compares with clean's
@@ -531,16 +886,22 @@ compare() {
 }
 
 # The float32 finding: PyTorch's FGSM against mnistsec's on identical weights. Figures
-# from results/torch_crosscheck/expected.csv (scripts/torch_crosscheck.py's output) and
-# results/torch_crosscheck/mnistsec/metrics.csv (mnistsec on the same checkpoint) when
-# present; otherwise the cross-check's figures, marked as not read from results/.
+# from results/torch_crosscheck/expected.csv (scripts/torch_crosscheck.py's output: rows
+# adv_accuracy (float64 cross-entropy), adv_accuracy_float32, p_true_is_one_share,
+# bim_accuracy, bim_accuracy_float32, clean_accuracy, test_images) and
+# results/torch_crosscheck/mnistsec/metrics.csv (mnistsec on the same checkpoint:
+# fgsm_accuracy, or adv_accuracy, and clean_accuracy) when present; otherwise the
+# cross-check's figures, marked as not read from results/.
+CROSSCHECK_CMD='LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp /usr/bin/python3 scripts/torch_crosscheck.py ../shared/data/mnist results/torch_crosscheck 10000 --load results/baseline/model.ckpt'
+CROSSCHECK_MNISTSEC_CMD='./mnistsec --mode adv_only --load results/torch_crosscheck/model.ckpt --data ../shared/data/mnist --attack fgsm,pgd --no-random-start --pgd-steps 10 --pgd-step-size 0.02 --out results/torch_crosscheck/mnistsec'
 float32_finding() {
     x=$R/torch_crosscheck/expected.csv
+    xm=$R/torch_crosscheck/mnistsec/metrics.csv
     if [ -f "$x" ]; then
         a64=$(mf "$x" adv_accuracy); a32=$(mf "$x" adv_accuracy_float32)
         one=$(mf "$x" p_true_is_one_share); n=$(mf "$x" test_images)
-        ours=$(mf "$R/torch_crosscheck/mnistsec/metrics.csv" adv_accuracy)
-        [ "$ours" != n/a ] || ours=$a64
+        ours=$(mf "$xm" fgsm_accuracy)
+        [ "$ours" != n/a ] || ours=$(mf "$xm" adv_accuracy)
         src="results/torch_crosscheck/"
         marker=""
     else
@@ -550,20 +911,45 @@ float32_finding() {
     fi
     echo "**Why the two programs' FGSM figures differ.** PyTorch's FGSM figures above, like the"
     echo "published 17.50%, take the cross-entropy in float32; mnistsec takes it in float64. On"
-    echo "identical weights, PyTorch's float32-cross-entropy FGSM leaves $(pct1 "$a32") of the images"
-    echo "classified correctly where mnistsec leaves $(pct "$ours"), and PyTorch with the cross-entropy in"
-    echo "float64 gives $(pct "$a64"). In float32, $(awk -v v="$one" 'BEGIN { printf "%.0f%%", 100 * v }') of the first $(num "$n" %.0f) test images have a"
+    echo "identical weights (the first $(num "$n" %.0f) test images), PyTorch's float32-cross-entropy FGSM leaves $(pct1 "$a32") of the images"
+    if [ "$ours" != n/a ]; then
+        echo "classified correctly where mnistsec leaves $(pct "$ours"), and PyTorch with the cross-entropy in"
+        echo "float64 gives $(pct "$a64")."
+    else
+        echo "classified correctly, and PyTorch with the cross-entropy in float64, as mnistsec takes it,"
+        echo "gives $(pct "$a64") (mnistsec's own run on this checkpoint, results/torch_crosscheck/mnistsec/, is not yet there)."
+    fi
+    echo "In float32, $(awk -v v="$one" 'BEGIN { if (v == "n/a") print "n/a"; else printf "%.0f%%", 100 * v }') of these images have a"
     echo "true-class probability of exactly 1.0, so the gradient's (p_y - 1) term vanishes and FGSM"
     echo "leaves those images unchanged. The published FGSM figure was measured the float32 way,"
     echo "so the FGSM ranges above compare training and this scoring difference together; the"
     echo "clean accuracies compare like with like. Source: $src."
     echo
-    if [ -n "$marker" ]; then
+    if [ -z "$marker" ]; then
+        awk -v c="$(mf "$x" clean_accuracy)" -v cm="$(mf "$xm" clean_accuracy)" -v b="$(mf "$x" bim_accuracy)" \
+            -v b32="$(mf "$x" bim_accuracy_float32)" -v s="$(mf "$x" bim_steps)" -v st="$(mf "$x" bim_step_size)" 'BEGIN {
+            if (c != "n/a") { printf "Clean accuracy on the same images: PyTorch %.2f%%", 100 * c
+                if (cm != "n/a") printf ", mnistsec %.2f%%", 100 * cm
+                printf ". " }
+            if (b != "n/a") printf "BIM (%s steps of %s, no random start): PyTorch %.2f%% with the cross-entropy in float64, %.2f%% in float32.", s, st, 100 * b, 100 * b32
+            if (c != "n/a" || b != "n/a") printf "\n\n" }'
+        if [ -f "$R/torch_crosscheck/COMMAND" ]; then
+            echo "Commands (results/torch_crosscheck/COMMAND):"
+            echo
+            echo '```'
+            cat "$R/torch_crosscheck/COMMAND"
+            echo '```'
+        else
+            echo "Command: \`$CROSSCHECK_CMD\`; mnistsec's side, if run, in results/torch_crosscheck/mnistsec/"
+            echo "(\`$CROSSCHECK_MNISTSEC_CMD\`)."
+        fi
+        echo
+    else
         echo "> **Not read from results/:** these figures are the cross-check's (\`sh tests/test_torch_crosscheck.sh\`)."
-        echo "> When results/torch_crosscheck/expected.csv exists (\`scripts/torch_crosscheck.py\`'s output;"
-        echo "> rows adv_accuracy, adv_accuracy_float32, p_true_is_one_share, test_images), with mnistsec's"
-        echo "> run on the same checkpoint in results/torch_crosscheck/mnistsec/, \`sh scripts/report.sh write\`"
-        echo "> fills them from there."
+        echo "> results/torch_crosscheck/ is not yet run"
+        echo "> (command: \`$CROSSCHECK_CMD\`, and for mnistsec's side"
+        echo "> \`$CROSSCHECK_MNISTSEC_CMD\`);"
+        echo "> \`sh scripts/report.sh write\` then fills them from expected.csv and mnistsec/metrics.csv."
         echo
     fi
 }
@@ -614,30 +1000,50 @@ speed_section() {
     echo
     b=$R/bench.csv; t=$R/bench_torch.csv
     if [ ! -f "$b" ]; then
-        echo "Not yet run: results/bench.csv does not exist (\`make bench\`)."
+        echo "Not yet run: results/bench.csv does not exist (command: \`MNIST_DIR=../shared/data/mnist make bench\`)."
         echo
         return
     fi
     echo "\`make bench\` (results/bench.csv; PyTorch's in results/bench_torch.csv when it ran), images"
     echo "per second, the median of repeated calls with the slowest and fastest call's rate after it."
-    echo "Both programs ran on the same machine, so the ratios compare like with like."
+    echo "Both programs ran on the same machine, so the ratios compare like with like. Targets for"
+    echo "mnistsec / PyTorch: PGD-40 attack ≥ 4x, PGD-7 adversarial training ≥ 3x, training step"
+    echo "2.5–3x, inference and FGSM gradient 5–6x; batch-1 latency has none."
     echo
-    echo "| workload | threads | batch | mnistsec images/s | PyTorch images/s | mnistsec / PyTorch |"
-    echo "|---|---:|---:|---:|---:|---:|"
-    # columns by name: workload, threads, batch, images_per_s, images_per_s_min/_max, revision
+    echo "| workload | threads | batch | mnistsec images/s | PyTorch images/s | mnistsec / PyTorch | target | met |"
+    echo "|---|---:|---:|---:|---:|---:|---|---|"
+    # columns by name: workload, threads, batch, images_per_s, images_per_s_min/_max,
+    # torch_images_per_s (PyTorch's figure copied into bench.csv), revision. PyTorch's
+    # figure and range come from bench_torch.csv when it has the row, else from bench.csv.
     tt=$t; [ -f "$t" ] || tt=/dev/null
     awk -F, -v tf="$tt" -v q="'" '
         function desc(   w) { w = $c["workload"] ", " $c["threads"] " thread" ($c["threads"] > 1 ? "s" : ""); return w ", batch " $c["batch"] }
+        function tlo(w) { return w == "pgd40_attack" ? 4 : w == "pgd7_advtrain" ? 3 : w == "train" ? 2.5 : (w == "inference" || w == "fgsm_input_grad") ? 5 : "" }
+        function thi(w) { return w == "train" ? 3 : (w == "inference" || w == "fgsm_input_grad") ? 6 : "" }
+        function tlab(w) { if (tlo(w) == "") return ""; return thi(w) == "" ? "≥ " tlo(w) "x" : tlo(w) "–" thi(w) "x" }
+        function verdict(w, r) { if (tlo(w) == "") return ""
+            if (r < tlo(w)) return "**no**"
+            return (thi(w) != "" && r > thi(w)) ? "yes (above the range)" : "yes" }
+        function thr(n) { return n " thread" (n > 1 ? "s" : "") }
         FNR == 1 { for (k in c) delete c[k]; for (i = 1; i <= NF; i++) c[$i] = i; next }
         { k = $c["workload"] SUBSEP $c["threads"] SUBSEP $c["batch"]; v = $c["images_per_s"]
           l = ("images_per_s_min" in c) ? $c["images_per_s_min"] : v; h = ("images_per_s_max" in c) ? $c["images_per_s_max"] : v
           rev = ("revision" in c) ? $c["revision"] : "" }
         FILENAME == tf { t[k] = v; tl[k] = l; th[k] = h; if (rev != "") trev[rev] = 1; next }
         { if (rev != "") orev[rev] = 1
+          w = $c["workload"]; if (!(w in wseen)) { wseen[w] = 1 }
+          if (!(k in t) && ("torch_images_per_s" in c) && $c["torch_images_per_s"] + 0 > 0) {
+              t[k] = $c["torch_images_per_s"]; tl[k] = th[k] = t[k]; norange[k] = 1 }
           o = sprintf("%.0f (%.0f-%.0f)", v, l, h)
-          if (!(k in t)) { printf "| %s | %s | %s | %s | not run | |\n", $c["workload"], $c["threads"], $c["batch"], o; next }
+          if (!(k in t)) {
+              printf "| %s | %s | %s | %s | not run | | %s | %s |\n", w, $c["threads"], $c["batch"], o, tlab(w), (tlo(w) == "" ? "" : "not measured")
+              if (tlo(w) != "") { wr[w] = wr[w] (wr[w] == "" ? "" : "; ") "no PyTorch figure with " thr($c["threads"]) ", batch " $c["batch"]; wnone[w]++ }
+              next }
           r = v / t[k]; n++
-          printf "| %s | %s | %s | %s | %.0f (%.0f-%.0f) | %.1fx |\n", $c["workload"], $c["threads"], $c["batch"], o, t[k], tl[k], th[k], r
+          tp = norange[k] ? sprintf("%.0f", t[k]) : sprintf("%.0f (%.0f-%.0f)", t[k], tl[k], th[k])
+          printf "| %s | %s | %s | %s | %s | %.2fx | %s | %s |\n", w, $c["threads"], $c["batch"], o, tp, r, tlab(w), verdict(w, r)
+          if (tlo(w) != "") { wn[w]++; if (r >= tlo(w)) wmet[w]++
+              wr[w] = wr[w] (wr[w] == "" ? "" : "; ") sprintf("%.2fx with %s, batch %s", r, thr($c["threads"]), $c["batch"]) }
           if (n == 1 || r < lo) { lo = r; lw = desc() }
           if (n == 1 || r > hi) { hi = r; hw = desc() }
           if (l + 0 > th[k] + 0) apart++; else if (h + 0 < tl[k] + 0) below++ }
@@ -645,13 +1051,28 @@ speed_section() {
               for (r in orev) ro = ro (ro == "" ? "" : ", ") r
               for (r in trev) rt = rt (rt == "" ? "" : ", ") r
               if (ro != "") printf "Source revision of the measurements: mnistsec %s%s.\n\n", ro, rt != "" ? "; PyTorch script " rt : ""
-              if (!n) exit
-              printf "Over the %d workloads measured by both, mnistsec runs %.1fx (%s) to %.1fx (%s) as many images per second as PyTorch. ", n, lo, lw, hi, hw
-              if (apart == n) printf "In every workload mnistsec%ss slowest call beats PyTorch%ss fastest.\n\n", q, q
-              else {
-                  printf "In %d of %d workloads mnistsec%ss slowest call beats PyTorch%ss fastest", apart, n, q, q
-                  if (below) printf "; in %d PyTorch%ss slowest beats mnistsec%ss fastest", below, q, q
-                  printf ".\n\n" } }' "$tt" "$b"
+              else printf "results/bench.csv has no revision column: the source revision of these measurements is not recorded in it.\n\n"
+              if (n) {
+                  printf "Over the %d workloads measured by both, mnistsec runs %.2fx (%s) to %.2fx (%s) as many images per second as PyTorch. ", n, lo, lw, hi, hw
+                  if (apart == n) printf "In every workload mnistsec%ss slowest call beats PyTorch%ss fastest.\n\n", q, q
+                  else {
+                      printf "In %d of %d workloads mnistsec%ss slowest call beats PyTorch%ss fastest", apart, n, q, q
+                      if (below) printf "; in %d PyTorch%ss slowest beats mnistsec%ss fastest", below, q, q
+                      printf ".\n\n" } }
+              print "Against the targets:"
+              print ""
+              split("pgd40_attack:PGD-40 attack|pgd7_advtrain:PGD-7 adversarial training|train:training step|inference:inference|fgsm_input_grad:FGSM input gradient", T, "|")
+              for (i = 1; i <= 5; i++) {
+                  split(T[i], f, ":"); w = f[1]
+                  printf "- %s (`%s`), target %s: ", f[2], w, tlab(w)
+                  if (!(w in wseen)) { printf "not yet measured (command: `MNIST_DIR=../shared/data/mnist make bench`).\n"; continue }
+                  if (!wn[w]) { printf "mnistsec measured, PyTorch not (%s): no ratio.\n", wr[w]; continue }
+                  printf "%s: ", wr[w]
+                  if (wmet[w] == wn[w]) printf "met in %s.\n", (wn[w] == 1 ? "the one row measured by both" : wn[w] == 2 ? "both rows" : "all " wn[w] " rows")
+                  else if (!wmet[w]) printf "**not met** in %s.\n", (wn[w] == 1 ? "the one row measured by both" : wn[w] == 2 ? "either row" : "any of the " wn[w] " rows")
+                  else printf "met in %d of %d rows.\n", wmet[w], wn[w]
+              }
+              print "" }' "$tt" "$b"
     if [ -f "$R/bench_run.csv" ]; then
         echo "One full-data training epoch in the same \`make bench\` (results/bench_run.csv):"
         echo "$(num "$(mf "$R/bench_run.csv" epoch_seconds)" %.1f) s, peak resident memory $(num "$(mf "$R/bench_run.csv" peak_rss_mb)" %.0f) MB, the trained model's batch-1"
@@ -730,6 +1151,7 @@ EOF
 
 write_report() {
     tmp=$R/REPORT.md.tmp-$$
+    trap 'rm -f "$tmp"' EXIT # a failing section leaves no half-written file behind
     {
         echo "# mnistsec: the published study reproduced, and checked"
         echo
@@ -741,8 +1163,10 @@ write_report() {
         echo
         echo "- [The published tables](#the-published-tables-side-by-side)"
         echo "- [Honest robustness](#honest-robustness-the-published-models-under-strong-attacks)"
-        echo "- [Robust training](#robust-training-pgd-adversarial-training-from-scratch)"
-        echo "- [Backdoor defence](#backdoor-defence)"
+        echo "- [Robust training](#robust-training-pgd-adversarial-training-from-scratch):"
+        echo "  [every attack on the PGD-trained model](#every-attack-on-the-pgd-trained-model),"
+        echo "  [catastrophic overfitting](#catastrophic-overfitting)"
+        echo "- [Backdoor defence](#backdoor-defence): [poison-count sweep](#poison-count-sweep)"
         echo "- [Seed-to-seed variation and PyTorch](#seed-to-seed-variation-and-pytorch)"
         echo "- [Speed](#speed-on-one-machine)"
         echo "- [Runs](#runs-commands-machine-and-wall-times)"
@@ -762,6 +1186,7 @@ write_report() {
         runs_section
     } > "$tmp"
     mv "$tmp" "$R/REPORT.md"
+    trap - EXIT
     echo "report.sh: wrote $R/REPORT.md" >&2
     sh scripts/report_html.sh "$R/REPORT.md" "$R/REPORT.html"
     echo "report.sh: wrote $R/REPORT.html" >&2

@@ -166,10 +166,14 @@ check "no 35x in REPORT.md" hasnt "$MD" "35x"
 check "no 'x faster' in REPORT.md" hasnt "$MD" "x faster"
 check "the inference row gives the corrected 0.38 ms/image, no ratio" \
     sh -c "grep '^| inference time, batch 1 |' '$MD' | grep -q '0.38 ms/image.*other hardware: not compared'"
-check "same-machine ratios come from bench.csv (3700 / 970 = 3.8x)" has "$MD" "| latency | 1 | 1 | 3700 (3600-3800) | 970 (940-990) | 3.8x |"
-check "a workload PyTorch did not run" has "$MD" "| pgd40_attack | 1 | 100 | 50 (45-55) | not run | |"
-check "speed: computed range of ratios" has "$MD" "Over the 2 workloads measured by both, mnistsec runs 2.9x (train, 1 thread, batch 64) to 3.8x (latency, 1 thread, batch 1) as many images per second as PyTorch. In every workload mnistsec's slowest call beats PyTorch's fastest."
+check "same-machine ratios come from bench.csv (3700 / 970 = 3.81x), latency has no target" has "$MD" "| latency | 1 | 1 | 3700 (3600-3800) | 970 (940-990) | 3.81x |  |  |"
+check "a workload PyTorch did not run" has "$MD" "| pgd40_attack | 1 | 100 | 50 (45-55) | not run | | ≥ 4x | not measured |"
+check "speed: computed range of ratios" has "$MD" "Over the 2 workloads measured by both, mnistsec runs 2.88x (train, 1 thread, batch 64) to 3.81x (latency, 1 thread, batch 1) as many images per second as PyTorch. In every workload mnistsec's slowest call beats PyTorch's fastest."
 check "speed: the revisions measured" has "$MD" "Source revision of the measurements: mnistsec abc1234; PyTorch script def5678."
+check "speed: training 2.88x against the 2.5-3x target" has "$MD" "| train | 1 | 64 | 1700 (1600-1800) | 590 (570-610) | 2.88x | 2.5–3x | yes |"
+check "speed: target sentence for training" has "$MD" "- training step (\`train\`), target 2.5–3x: 2.88x with 1 thread, batch 64: met in the one row measured by both."
+check "speed: PGD-40 measured without PyTorch" has "$MD" "- PGD-40 attack (\`pgd40_attack\`), target ≥ 4x: mnistsec measured, PyTorch not (no PyTorch figure with 1 thread, batch 100): no ratio."
+check "speed: PGD-7 training not in bench.csv: not yet measured, with the command" has "$MD" "- PGD-7 adversarial training (\`pgd7_advtrain\`), target ≥ 3x: not yet measured (command: \`MNIST_DIR=../shared/data/mnist make bench\`)."
 
 # computed conclusions, first data set
 cp "$MD" "$T/first.md"
@@ -184,51 +188,62 @@ check "FGSM-trained: 87.43% under FGSM, 0.01% under PGD-40 (1 of 10000)" \
     has "$MD" "keeps 87.43% under FGSM but 0.01% under PGD-40 at epsilon 0.3 (1 of 10000 images). FGSM overstates its robustness by 87.42 pp."
 check "robust_pgd: the convergence FAIL makes PGD-40 an upper bound" has "$MD" "so 94.89% is an upper bound"
 check "square attack below FGSM: gradient masking named" has "$MD" "gradient masking against FGSM"
-check "defence: not yet run" has "$MD" "Not yet run: results/defended/ does not exist."
+check "defence: not yet run, with the command" has "$MD" "Not yet run: results/defended/ does not exist (command: \`./mnistsec --mode poisoned"
+check "poison sweep: not yet run, with the command" has "$MD" "Not yet run (command: \`./mnistsec --mode poisoned --poison-sweep 25,100,500"
+check "robust_pgd_all: not yet run, with the command" has "$MD" "Not yet run (command: \`./mnistsec --mode adv_only --load results/robust_pgd/model.ckpt --attack all"
+check "collapse: not yet run, with the command" has "$MD" "Not yet run (command: \`./mnistsec --mode adv_training --adv-from scratch --adv-method fgsm-rs"
+check "baseline_all: not yet run, with the command" has "$MD" "- results/robustness/baseline_all/ (published baseline, every attack at epsilon 0 to 0.3, first 1000 test images): not yet run (command: \`sh scripts/robustness.sh baseline_all\`)."
+check "fgsm_trained_all present: no not-yet-run line for it" hasnt "$MD" "results/robustness/fgsm_trained_all/ (published"
+check "float32: the cross-check command when results/torch_crosscheck/ is absent" has "$MD" "(command: \`LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp /usr/bin/python3 scripts/torch_crosscheck.py ../shared/data/mnist results/torch_crosscheck 10000 --load results/baseline/model.ckpt\`"
 check "runs: the COMMAND file is listed" has "$MD" "--fake-command-marker"
 check "runs: the manifest's machine is listed" has "$MD" "- cpu Test CPU 9000; cores 2 (baseline)"
 check "runs: wall time 5225.5 s as 1 h 27 min" has "$MD" "5226 s (1 h 27 min)"
 check "the triggered confusion table" has "$MD" "| **7** | 0 | 50 | 0 | 0 | 0 | 0 | 0 | 900 | 0 | 0 |"
 
-# every picture REPORT.md links exists, relative to results/
-links=$(grep -o '!\[[^]]*\]([^)]*)' "$MD" | sed 's/.*(\(.*\))/\1/')
-bad=""
-for p in $links; do case $p in /*|*://*) bad="$bad $p" ;; *) [ -f "$R/$p" ] || bad="$bad $p" ;; esac; done
-check "REPORT.md's pictures are relative links to existing files ($(echo "$links" | wc -l) of them)" [ -z "$bad" ]
-check "REPORT.md embeds the robust_pgd curve" has "$MD" "](robust_pgd/training_accuracy.svg)"
+# html_checks WHEN: every picture REPORT.md links exists, relative to results/, and
+# REPORT.html is self-contained and well-formed; WHEN names the data set
+html_checks() {
+    when=$1
+    links=$(grep -o '!\[[^]]*\]([^)]*)' "$MD" | sed 's/.*(\(.*\))/\1/')
+    bad=""
+    for p in $links; do case $p in /*|*://*) bad="$bad $p" ;; *) [ -f "$R/$p" ] || bad="$bad $p" ;; esac; done
+    check "$when: REPORT.md's pictures are relative links to existing files ($(echo "$links" | wc -l) of them)" [ -z "$bad" ]
+    check "$when: REPORT.md embeds the robust_pgd curve" has "$MD" "](robust_pgd/training_accuracy.svg)"
 
-# HTML
-nsvg=$(grep -c '^<svg ' "$HT")
-check "REPORT.html: every linked SVG inline ($nsvg)" [ "$nsvg" -eq "$(echo "$links" | grep -c '\.svg$')" ]
-check "REPORT.html: no XML declaration inside" [ "$(grep -c '^<?xml' "$HT")" -eq 0 ]
-check "REPORT.html: each picture's ids prefixed apart" sh -c "grep -q 'id=\"f1-plot\"' '$HT' && grep -q 'url(#f2-plot)' '$HT' && ! grep -q 'id=\"plot\"' '$HT'"
-check "REPORT.html: no scripts" hasnt "$HT" "<script"
-check "REPORT.html: no external links, fonts or images" sh -c "! grep -Eo '(href|src)=\"[a-z]+:[^\"]*\"|url\\((https?:|//)|@import' '$HT' | grep -q ."
-check "REPORT.html: the PNG stays a relative file" has "$HT" 'src="robustness/fgsm_trained_pgd/examples.png"'
-check "REPORT.html: heat-map table shaded" has "$HT" '<table class="heatmap">'
-anchors_resolve() { # every (#anchor) link of REPORT.md is an id of REPORT.html
-    for a in $(grep -o '](#[^)]*)' "$MD" | sed 's/^](#//; s/)$//' | sort -u); do
-        grep -q "id=\"$a\"" "$HT" || { echo "  no id $a" >&2; return 1; }
-    done
+    # HTML
+    nsvg=$(grep -c '^<svg ' "$HT")
+    check "$when: REPORT.html: every linked SVG inline ($nsvg)" [ "$nsvg" -eq "$(echo "$links" | grep -c '\.svg$')" ]
+    check "$when: REPORT.html: no XML declaration inside" [ "$(grep -c '^<?xml' "$HT")" -eq 0 ]
+    check "$when: REPORT.html: each picture's ids prefixed apart" sh -c "grep -q 'id=\"f1-plot\"' '$HT' && grep -q 'url(#f2-plot)' '$HT' && ! grep -q 'id=\"plot\"' '$HT'"
+    check "$when: REPORT.html: no scripts" hasnt "$HT" "<script"
+    check "$when: REPORT.html: no external links, fonts or images" sh -c "! grep -Eo '(href|src)=\"[a-z]+:[^\"]*\"|url\\((https?:|//)|@import' '$HT' | grep -q ."
+    check "$when: REPORT.html: the PNG stays a relative file" has "$HT" 'src="robustness/fgsm_trained_pgd/examples.png"'
+    check "$when: REPORT.html: heat-map table shaded" has "$HT" '<table class="heatmap">'
+    anchors_resolve() { # every (#anchor) link of REPORT.md is an id of REPORT.html
+        for a in $(grep -o '](#[^)]*)' "$MD" | sed 's/^](#//; s/)$//' | sort -u); do
+            grep -q "id=\"$a\"" "$HT" || { echo "  no id $a" >&2; return 1; }
+        done
+    }
+    check "$when: REPORT.html: section anchors for REPORT.md's links" anchors_resolve
+    if command -v xmllint >/dev/null 2>&1; then
+        xmllint --noout "$HT" 2>"$T/xml"
+        rc=$?
+        [ -s "$T/xml" ] && { head -n 5 "$T/xml" >&2; rc="$rc, with messages"; }
+        check "$when: REPORT.html is well-formed XML (xmllint --noout, exit $rc)" [ "$rc" = 0 ]
+        # libxml2's HTML parser knows HTML 4 only: inline SVG elements are "invalid tags"
+        # to it; anything else it reports is a real error.
+        xmllint --html --noout "$HT" 2>"$T/html"
+        rc=$?
+        other=$(grep 'error :' "$T/html" | grep -Ev 'error : Tag (svg|g|defs|clippath|rect|line|polyline|path|circle|text|lineargradient|stop|title) invalid$')
+        [ -z "$other" ] || rc="$rc, with other errors"
+        check "$when: REPORT.html passes xmllint --html --noout (exit $rc; only inline SVG tags unknown to it)" \
+            [ "$rc" = 0 ]
+        [ -z "$other" ] || echo "$other" | head -n 5 >&2
+    else
+        skip "$when: REPORT.html under xmllint" "xmllint is not installed (apt-get install libxml2-utils)"
+    fi
 }
-check "REPORT.html: section anchors for REPORT.md's links" anchors_resolve
-if command -v xmllint >/dev/null 2>&1; then
-    xmllint --noout "$HT" 2>"$T/xml"
-    rc=$?
-    [ -s "$T/xml" ] && { head -n 5 "$T/xml" >&2; rc="$rc, with messages"; }
-    check "REPORT.html is well-formed XML (xmllint --noout, exit $rc)" [ "$rc" = 0 ]
-    # libxml2's HTML parser knows HTML 4 only: inline SVG elements are "invalid tags"
-    # to it; anything else it reports is a real error.
-    xmllint --html --noout "$HT" 2>"$T/html"
-    rc=$?
-    other=$(grep 'error :' "$T/html" | grep -Ev 'error : Tag (svg|g|defs|clippath|rect|line|polyline|path|circle|text|lineargradient|stop|title) invalid$')
-    [ -z "$other" ] || rc="$rc, with other errors"
-    check "REPORT.html passes xmllint --html --noout (exit $rc; only inline SVG tags unknown to it)" \
-        [ "$rc" = 0 ]
-    [ -z "$other" ] || echo "$other" | head -n 5 >&2
-else
-    skip "REPORT.html under xmllint" "xmllint is not installed (apt-get install libxml2-utils)"
-fi
+html_checks "first data set"
 
 # ---- the conclusions follow the data --------------------------------------------------
 
@@ -269,8 +284,158 @@ check "defence: the detector's row" has "$MD" "| spectral | 97.00% | 43.00% | 22
 check "defence: the computed sentence" has "$MD" "- spectral: attack success 100.00% -> 0.20% (99.80 pp lower), clean accuracy +0.03 pp."
 check "defence: no longer 'not yet run'" hasnt "$MD" "results/defended/ does not exist"
 check "float32 figures read from results/torch_crosscheck/expected.csv" has "$MD" "FGSM leaves 33.3% of the images"
-check "float32: the share of probability-1.0 images from the file" has "$MD" "21% of the first 10000 test images"
+check "float32: the share of probability-1.0 images from the file" has "$MD" "In float32, 21% of these images"
+check "float32: the image count from the file" has "$MD" "identical weights (the first 10000 test images)"
 check "float32: the not-read-from-results marker is gone" hasnt "$MD" "Not read from results/"
+
+# ---- the new blocks, present -----------------------------------------------------------
+
+# robust_pgd_all: the PGD-trained model under every attack at eps 0.3 on 10000 images
+RA=$R/robust_pgd_all
+mkdir -p "$RA"
+metrics "$RA" clean_accuracy 0.9886 test_images 10000 epsilon 0.3 robust_images 10000 pgd_steps 40
+printf '{\n  "settings": {\n    "load": "results/robust_pgd/model.ckpt",\n    "surrogate": "results/baseline/model.ckpt"\n  }\n}\n' \
+    > "$RA/manifest.json"
+allrows() { # allrows FGSM PGD APGD-CE APGD-T SQUARE TRANSFER ALL: robust_pgd_all/robustness.csv at eps 0.3
+    { echo "epsilon,attack,accuracy,mean_linf,mean_l2,seconds"
+      echo "0.3,fgsm,$1,0.3,6,10"; echo "0.3,pgd,$2,0.3,5,400"; echo "0.3,apgd-ce,$3,0.3,6,900"
+      echo "0.3,apgd-t,$4,0.3,6,2000"; echo "0.3,square,$5,0.3,6,3000"; echo "0.3,transfer,$6,0.3,5,400"
+      echo "0.3,all,$7,0.3,6,6710"; } > "$RA/robustness.csv"
+}
+allrows 0.9613 0.9489 0.9350 0.9320 0.9500 0.9800 0.9301
+printf '%s\n' "check,status,detail" 'attack_converged,FAIL,"first 500 images, eps 0.3: PGD 0.9400, twice the steps 0.9300"' \
+    "no_gradient_masking,PASS,ok" "eps_zero_is_clean,SKIP,needs eps 0 in the sweep" > "$RA/checks.csv"
+# catastrophic overfitting
+C=$R/collapse_fgsm_rs
+mkdir -p "$C"
+metrics "$C" adv_method fgsm-rs adv_from scratch adv_epochs 3 adv_eps 0.3 val_count 1000 best_epoch 1 \
+    best_val_pgd_accuracy 0 collapse_epoch 1 after_clean_accuracy 0.9474 after_fgsm_accuracy 0.9747 \
+    after_pgd_accuracy 0 robust_images 10000 pgd_steps 40 epsilon 0.3
+printf '%s\n' "epoch,epsilon,lr,train_loss,train_seconds,val_clean_accuracy,val_pgd_accuracy,val_fgsm_accuracy" \
+    "1,0.3,0.001,0.68,154,0.945,0,0.937" "2,0.3,0.001,0.17,160,0.895,0,0.893" "3,0.3,0.001,0.12,193,0.978,0.001,0.977" \
+    > "$C/training_log.csv"
+printf '%s\n' "check,status,detail" \
+    'no_catastrophic_overfitting,WARN,"catastrophic overfitting: at epoch 1 the held-out images resist FGSM (0.9370) but not PGD-20 (0.0000)"' \
+    > "$C/checks.csv"
+printf '%s\n' "./mnistsec --mode adv_training --adv-method fgsm-rs --fake-collapse-marker" "source: abc1234" > "$C/COMMAND"
+svg "$C/training_accuracy.svg" "collapse"
+# the poison sweep: COUNT,METHOD,ASR_BEFORE,CLEAN_BEFORE,FLAGGED,RECALL,PRECISION,ASR_AFTER,CLEAN_AFTER,TPR,FPR
+PS=$R/poison_sweep
+mkdir -p "$PS"
+metrics "$PS" expected_poison 0.0146 poison_sweep "25 100 500"
+sweep() { # sweep SPECTRE_RECALL_AT_25 SPECTRAL_ASR_AT_500: backdoor_sweep.csv
+    printf '%s\n' "poison_count,method,asr_before,clean_accuracy_before,flagged,recall,precision,asr_after,clean_accuracy_after,strip_tpr,strip_fpr" \
+        "25,none,0.015,0.988,0,,,0.015,0.988,," "25,spectral,0.015,0.988,1309,0.2,0.004,0.01,0.987,," \
+        "25,clustering,0.015,0.988,0,0,1,0.012,0.988,," "25,spectre,0.015,0.988,149,$1,0.16,0.005,0.986,," \
+        "25,strip,0.015,0.988,,,,,,0.03,0.0095" \
+        "100,none,1,0.9868,0,,,1,0.9868,," "100,spectral,1,0.9868,1309,0,0,0.999,0.9879,," \
+        "100,clustering,1,0.9868,3599,0,0,0.9932,0.9801,," "100,spectre,1,0.9868,1309,1,0.0764,0.0019,0.9855,," \
+        "100,strip,1,0.9868,,,,,,0.0506,0.0095" \
+        "500,none,1,0.9860,0,,,1,0.9860,," "500,spectral,1,0.9860,1309,0.99,0.38,$2,0.9850,," \
+        "500,clustering,1,0.9860,1700,1,0.3,0,0.9840,," "500,spectre,1,0.9860,1309,1,0.38,0.3,0.9850,," \
+        "500,strip,1,0.9860,,,,,,0.9,0.01" > "$PS/backdoor_sweep.csv"
+}
+sweep 0.96 0.001
+svg "$PS/backdoor_sweep.svg" "sweep"
+# the baseline under every attack, an epsilon sweep like fgsm_trained_all
+BA=$R/robustness/baseline_all
+mkdir -p "$BA"
+metrics "$BA" clean_accuracy 0.9884 epsilon 0.3 robust_images 1000 pgd_steps 40
+printf '%s\n' "epsilon,attack,accuracy,mean_linf,mean_l2,seconds" "0,fgsm,0.988,0,0,1" "0,pgd,0.988,0,0,1" \
+    "0,square,0.988,0,0,1" "0,all,0.988,0,0,1" "0.1,fgsm,0.612,0.1,2,1" "0.1,pgd,0.4,0.1,2,1" \
+    "0.1,square,0.7,0.1,2,1" "0.1,all,0.39,0.1,2,1" > "$BA/robustness.csv"
+printf '{\n  "settings": {\n    "load": "results/baseline/model.ckpt"\n  }\n}\n' > "$BA/manifest.json"
+printf '%s\n' "check,status,detail" 'fgsm_not_overstating,WARN,"FGSM overstates robustness: eps 0.1: FGSM 0.6120, PGD 0.4000"' \
+    > "$BA/checks.csv"
+svg "$BA/robustness.svg" "baseline sweep"
+# an older bench.csv: no torch_images_per_s, ratio or revision columns
+printf '%s\n' "workload,threads,batch,images_per_s,ms_per_call,gflops,images_per_s_min,images_per_s_max" \
+    "latency,1,1,3700,0.27,100,3600,3800" "train,1,64,1700,37,160,1600,1800" > "$R/bench.csv"
+printf '%s\n' metric,value clean_accuracy,0.9884 adv_accuracy,0.1234 adv_accuracy_float32,0.333 \
+    p_true_is_one_share,0.21 bim_accuracy,0.42 bim_accuracy_float32,0.45 test_images,10000 bim_steps,10 \
+    bim_step_size,0.02 > "$R/torch_crosscheck/expected.csv"
+write
+check "report.sh write exits 0 with every new block present" [ $? -eq 0 ]
+cp "$MD" "$T/blocks1.md"
+html_checks "every block present"
+# robust_pgd_all
+check "robust_pgd_all: the attack table, worst case in bold" has "$MD" "| 0.3 | **all** | **worst case per image** | **93.01%** | 9301 of 10000 | 6710 |"
+check "robust_pgd_all: the Square row marked gradient-free" has "$MD" "| 0.3 | square | gradient-free | 95.00% | 9500 of 10000 | 3000 |"
+check "robust_pgd_all: the headline robust accuracy" has "$MD" "**Robust accuracy at epsilon 0.3, the worst case over every attack: 93.01%** (9301 of 10000 images); clean accuracy 98.86% on 10000 test images."
+check "robust_pgd_all: clean goal met (+0.36 pp)" has "$MD" "- clean accuracy ≥ 98.5%: 98.86%, met (+0.36 pp);"
+check "robust_pgd_all: ensemble goal met (+4.01 pp)" has "$MD" "- robust accuracy under the attack ensemble (worst case) ≥ 89%: 93.01%, met (+4.01 pp)."
+check "robust_pgd_all: published reference points computed" has "$MD" "This model's 93.01% is above Madry et al. (+4.58 pp), above TRADES (+0.25 pp) and above Wong et al. (+10.13 pp)."
+check "robust_pgd_all: the strongest attack" has "$MD" "- At epsilon 0.3 the strongest single attack on the PGD-trained (robust_pgd) model is apgd-t (93.20% of the images still correct). Taking the worst case per image over every attack lowers that to 93.01% (0.19 pp)"
+check "robust_pgd_all: Square does not beat the white-box attacks" has "$MD" "- The gradient-free Square Attack leaves 95.00%, not below the best white-box attack (apgd-t, 93.20%): no sign of gradient masking from it."
+check "robust_pgd_all: against robust_pgd's own evaluation" has "$MD" "gave a worst case of 94.74%; with every attack, on 10000 images, it is 93.01% (-1.73 pp)."
+check "robust_pgd_all: the FAIL listed" has "$MD" "| robust_pgd_all | \`attack_converged\` | **FAIL** |"
+check "robust_pgd_all: the SKIP named" has "$MD" "Skipped (the run lacks what they need): \`eps_zero_is_clean\`."
+check "robust_pgd_all: no longer 'not yet run'" hasnt "$MD" "--out results/robust_pgd_all\`, with"
+# collapse
+check "collapse: the training log with held-out FGSM" has "$MD" "| 1 | 0.300 | 1.00e-03 | 0.6800 | 154 | 94.5% | 93.7% | 0.0% |"
+check "collapse: computed log sentence" has "$MD" "Over the 3 epochs the held-out PGD accuracy is at most 0.1% (epoch 3) and the held-out FGSM accuracy reaches 97.7% (epoch 3). FGSM accuracy exceeds PGD accuracy by more than 50 pp, the monitor's rule, after epochs 1, 2, 3 (3 of 3)."
+check "collapse: the WARN and its detail" has "$MD" "(\`no_catastrophic_overfitting\`, collapse_fgsm_rs/checks.csv): **WARN**: catastrophic overfitting: at epoch 1 the held-out images resist FGSM (0.9370) but not PGD-20 (0.0000)."
+check "collapse: the collapse epoch and the kept model" has "$MD" "metrics.csv records the collapse at epoch 1; the kept model is epoch 1 (held-out PGD accuracy 0.00%)."
+check "robust_pgd_all: the published figures stated" has "$MD" "Madry et al. 2018 (PGD training): 88.4%; TRADES (Zhang et al. 2019): 92.8%;"
+check "collapse: test FGSM vs PGD" has "$MD" "FGSM accuracy 97.47% and PGD-40 accuracy 0.00%: FGSM overstates its robustness by 97.47 pp. FGSM accuracy is 2.73 pp above the clean accuracy"
+check "collapse: the COMMAND shown" has "$MD" "--fake-collapse-marker"
+check "collapse: the picture" has "$MD" "](collapse_fgsm_rs/training_accuracy.svg)"
+# poison sweep
+check "sweep: a row per count and method" has "$MD" "| 100 | spectre | 1309 | 100.00% | 7.64% | 0.19% | 98.55% |  |  |"
+check "sweep: STRIP row with only its rates" has "$MD" "| 500 | strip |  |  |  |  |  | 90.00% | 1.00% |"
+check "sweep: spectre meets the goal first at 25, fails at 500" has "$MD" "- spectre: meets the goal first at 25 poisoned images (recall 96.00%, attack success 0.50%, clean accuracy -0.20 pp), where the undefended backdoor already fails (1.50%); meets it at 25, 100; fails at 500 (recall 100.00%, attack success 30.00%)."
+check "sweep: spectral first at 500" has "$MD" "- spectral: meets the goal first at 500 poisoned images (recall 99.00%, attack success 0.10%, clean accuracy -0.10 pp); fails at 25 (recall 20.00%, attack success 1.00%), 100 (recall 0.00%, attack success 99.90%)."
+check "sweep: undefended attack success per count" has "$MD" "- Undefended: attack success 1.50% with 25, 100.00% with 100, 100.00% with 500 poisoned images"
+check "sweep: STRIP rates per count" has "$MD" "- strip (inference time, nothing retrained): detects 3.00% (25 poisoned images), 5.06% (100), 90.00% (500) of the triggered test images, at 0.95%, 0.95%, 1.00% false positives on clean ones."
+check "sweep: the count where the backdoor does not take hold" has "$MD" "With 25 poisoned images the undefended attack success is already at most 2%"
+check "sweep: --expected-poison from metrics.csv" has "$MD" "(\`--expected-poison 0.0146\`, the share"
+check "sweep: the picture" has "$MD" "](poison_sweep/backdoor_sweep.svg)"
+# baseline_all rendered like fgsm_trained_all
+check "baseline_all: its table like fgsm_trained_all's" has "$MD" "The published baseline model under every attack, first 1000 test images (robustness/baseline_all/robustness.csv;"
+check "baseline_all: a table row" has "$MD" "| 0.1 | 61.2% | 40.0% | 70.0% | 39.0% |"
+check "baseline_all: its sweep picture" has "$MD" "](robustness/baseline_all/robustness.svg)"
+check "baseline_all: no longer 'not yet run'" hasnt "$MD" "sh scripts/robustness.sh baseline_all"
+# an old bench.csv still renders, ratios from bench_torch.csv
+check "old bench.csv: the ratio still computed" has "$MD" "| latency | 1 | 1 | 3700 (3600-3800) | 970 (940-990) | 3.81x |  |  |"
+check "old bench.csv: no revision recorded, said so" has "$MD" "results/bench.csv has no revision column"
+check "old bench.csv: PGD-40 not yet measured" has "$MD" "- PGD-40 attack (\`pgd40_attack\`), target ≥ 4x: not yet measured"
+# float32 with BIM and clean figures, mnistsec's run missing
+check "float32: mnistsec's own run missing, said so" has "$MD" "(mnistsec's own run on this checkpoint, results/torch_crosscheck/mnistsec/, is not yet there)"
+check "float32: BIM figures from expected.csv" has "$MD" "BIM (10 steps of 0.02, no random start): PyTorch 42.00% with the cross-entropy in float64, 45.00% in float32."
+check "float32: the command when results/torch_crosscheck/ exists" has "$MD" "Command: \`LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp /usr/bin/python3 scripts/torch_crosscheck.py"
+
+# ---- the new blocks' conclusions follow the data -----------------------------------------
+sweep 0.5 0.05
+allrows 0.9613 0.9489 0.9350 0.9320 0.9000 0.9800 0.8800
+printf '%s\n' "check,status,detail" "no_catastrophic_overfitting,PASS,no collapse" > "$C/checks.csv"
+metrics "$C" adv_method fgsm-rs adv_from scratch adv_epochs 3 adv_eps 0.3 val_count 1000 best_epoch 3 \
+    best_val_pgd_accuracy 0.001 collapse_epoch 0 after_clean_accuracy 0.98 after_fgsm_accuracy 0.90 \
+    after_pgd_accuracy 0.85 robust_images 10000 pgd_steps 40 epsilon 0.3
+# a new bench.csv whose PyTorch figures are in its own columns (bench_torch.csv lacks the PGD rows)
+printf '%s\n' "workload,threads,batch,images_per_s,ms_per_call,gflops,images_per_s_min,images_per_s_max,torch_images_per_s,ratio,revision" \
+    "latency,1,1,3700,0.27,100,3600,3800,970,3.8,abc1234" "pgd40_attack,2,100,90,1000,100,85,95,20,4.5,abc1234" \
+    "pgd7_advtrain,2,64,400,160,100,390,410,142.857,2.8,abc1234" > "$R/bench.csv"
+mkdir -p "$R/torch_crosscheck/mnistsec"
+metrics "$R/torch_crosscheck/mnistsec" clean_accuracy 0.9884 adv_accuracy 0.1130 fgsm_accuracy 0.1130
+write
+check "report.sh write exits 0 on the changed blocks" [ $? -eq 0 ]
+check "the new blocks' conclusions changed with the data" sh -c "! cmp -s '$T/blocks1.md' '$MD'"
+check "sweep: the smallest count meeting the goal moves to 100" has "$MD" "- spectre: meets the goal first at 100 poisoned images (recall 100.00%, attack success 0.19%, clean accuracy -0.13 pp); fails at 25 (recall 50.00%, attack success 0.50%), 500 (recall 100.00%, attack success 30.00%)."
+check "sweep: the old smallest count is gone" hasnt "$MD" "spectre: meets the goal first at 25"
+check "sweep: spectral now at none of the counts" has "$MD" "- spectral: meets the goal at none of the counts; fails at 25"
+check "robust_pgd_all: ensemble goal now not met" has "$MD" "- robust accuracy under the attack ensemble (worst case) ≥ 89%: 88.00%, **not met** (-1.00 pp)."
+check "robust_pgd_all: reference points recomputed" has "$MD" "This model's 88.00% is below Madry et al. (-0.43 pp), below TRADES (-4.76 pp) and above Wong et al. (+5.12 pp)."
+check "robust_pgd_all: Square now the strongest attack" has "$MD" "the strongest single attack on the PGD-trained (robust_pgd) model is square (90.00%"
+check "robust_pgd_all: Square beating the white-box attacks flags gradient masking" has "$MD" "- The gradient-free Square Attack leaves 90.00%, 3.20 pp below the best white-box attack (apgd-t, 93.20%): it beats the gradient attacks, the sign of gradient masking"
+check "collapse: the monitor's PASS" has "$MD" "collapse_fgsm_rs/checks.csv): **PASS**: no collapse."
+check "collapse: no collapse epoch" has "$MD" "metrics.csv records no collapse epoch."
+check "collapse: FGSM and PGD now agree within 5 pp" has "$MD" "FGSM accuracy 90.00% and PGD-40 accuracy 85.00%: FGSM and PGD agree within 5.00 pp."
+check "speed: PyTorch's figure from bench.csv's own column (90 / 20 = 4.50x)" has "$MD" "| pgd40_attack | 2 | 100 | 90 (85-95) | 20 | 4.50x | ≥ 4x | yes |"
+check "speed: PGD-40 target met" has "$MD" "- PGD-40 attack (\`pgd40_attack\`), target ≥ 4x: 4.50x with 2 threads, batch 100: met in the one row measured by both."
+check "speed: PGD-7 training 2.80x, target not met" has "$MD" "- PGD-7 adversarial training (\`pgd7_advtrain\`), target ≥ 3x: 2.80x with 2 threads, batch 64: **not met** in the one row measured by both."
+check "speed: the revision again recorded" hasnt "$MD" "has no revision column"
+check "float32: mnistsec's FGSM from its own metrics.csv" has "$MD" "classified correctly where mnistsec leaves 11.30%, and PyTorch with the cross-entropy in"
+check "float32: both clean accuracies" has "$MD" "Clean accuracy on the same images: PyTorch 98.84%, mnistsec 98.84%."
 
 # the table sub-command still reads the results directory
 RESULTS=$R sh "$ROOT/scripts/report.sh" table baseline > "$T/table"
