@@ -12,30 +12,10 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 unset MNISTSEC_PROGRESS
 
-# --- tiny IDX files (random pixels, labels cycling 0..9) ---------------------------
-be32() {
-    printf "$(printf '\\%03o\\%03o\\%03o\\%03o' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) \
-        $(($1 >> 8 & 255)) $(($1 & 255)))"
-}
-images() {
-    { printf '\000\000\010\003'; be32 "$2"; be32 28; be32 28
-      head -c $(($2 * 784)) /dev/urandom; } >"$1"
-}
-labels() {
-    fmt=""
-    i=0
-    while [ "$i" -lt "$2" ]; do
-        fmt="$fmt\\$(printf '%03o' $((i % 10)))"
-        i=$((i + 1))
-    done
-    { printf '\000\000\010\001'; be32 "$2"; printf "$fmt"; } >"$1"
-}
+. "$(dirname "$0")/tinydata.sh"
+
 D=$T/data
-mkdir -p "$D"
-images "$D/train-images-idx3-ubyte" 256
-labels "$D/train-labels-idx1-ubyte" 256
-images "$D/t10k-images-idx3-ubyte" 64
-labels "$D/t10k-labels-idx1-ubyte" 64
+tiny_dataset "$D" 256 64
 RUN="--data $D --batch-size 16 --threads 1"
 
 # has BYTE FILE: FILE holds the byte (a tr escape such as '\r' or '\033')
