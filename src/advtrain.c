@@ -256,7 +256,9 @@ static ms_status epoch_end(void *ctx, cnn *m, size_t epoch, double loss, double 
                  "catastrophic overfitting: held-out PGD-%d accuracy fell to %.4f at epoch %zu "
                  "(best %.4f at epoch %zu, which is the kept model)",
                  VAL_PGD_STEPS, rob, epoch + 1, res->best_val_pgd, res->best_epoch);
-    else if (advtrain_masking(fgsm, rob))
+    /* while epsilon still ramps up, the model has been trained for a smaller one, and a
+     * large FGSM - PGD gap at the full epsilon is what healthy PGD training shows too */
+    else if (mo->at->eps_now >= (float)mo->o->eps && advtrain_masking(fgsm, rob))
         snprintf(d, sizeof d,
                  "catastrophic overfitting: at epoch %zu the held-out images resist FGSM "
                  "(%.4f) but not PGD-%d (%.4f): the model has learnt to mask the one-step "

@@ -308,8 +308,10 @@ static cnn *train_monitored(const dataset *ds, const advtrain_opts *o, advtrain_
         if (v > best)
             best = v, argmax = e + 1;
         peak = v > peak ? v : peak;
-        if (!collapse_epoch &&
-            (advtrain_collapse(peak, v) || advtrain_masking(log_val_fgsm(&log, e), v)))
+        /* the masking rule only once the logged epsilon has reached its value */
+        int ramped = strtod(log.cell[e * log.ncols + 1], NULL) >= (double)(float)o->eps;
+        if (!collapse_epoch && (advtrain_collapse(peak, v) ||
+                                (ramped && advtrain_masking(log_val_fgsm(&log, e), v))))
             collapse_epoch = e + 1;
     }
     fprintf(stderr, "; kept epoch %zu\n", res->best_epoch);
