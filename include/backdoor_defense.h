@@ -3,7 +3,8 @@
  *   - training-set detectors (defend.h: spectral, clustering, spectre) on the FC1
  *     activations of every training image, scored against the poisoned indices
  *     (detection.csv: method,class,flagged,true_positives,false_positives,recall,
- *     precision); the detectors themselves never see those indices;
+ *     precision, and spectre's spread,anomaly_index per class); the detectors themselves
+ *     never see those indices;
  *   - for each detector: the flagged images removed, the model retrained from scratch
  *     with the same seed and settings, clean accuracy and attack success rate measured
  *     again (metric rows <method>_after_*; before_* for the poisoned model);

@@ -108,6 +108,7 @@ typedef struct {
     double expected_poison;
     double spectral_multiplier;
     double cluster_threshold;
+    double label_anomaly; /* spectre's label test, 0 = off */
     const char *save_activations;
     int help, version;
 } config;

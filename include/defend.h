@@ -42,6 +42,10 @@
  *               flag all 100 poisons, k = 16 with QUE ranking them above all but at
  *               most one clean image; without trimming recall at k = 16..32 is
  *               0.71-0.85, with k >= 48 it is 0.52-0.84.
+ *               Label test (label_anomaly > 0): a clean label has no group apart
+ *               from its robust centre, so flagging its top scores removes clean
+ *               images; the spreads of the labels are compared (median and MAD, as
+ *               Neural Cleanse's anomaly index) and only outlying labels keep flags.
  *
  * Principal directions come from subspace iteration (block power iteration with a
  * Rayleigh-Ritz step, Jacobi for the small eigenproblems) started from the seeded
@@ -80,6 +84,10 @@ typedef struct {
     size_t spectre_dims;        /* 16 principal directions kept by spectre */
     size_t spectre_rounds;      /* 5 trimming rounds */
     double spectre_alpha;       /* 4: QUE exponent; 0 scores by the whitened norm */
+    double label_anomaly;       /* spectre's label test. 0: flag in every examined label.
+                                 * X > 0: flag only in labels whose anomaly index (the
+                                 * label's spread against the other labels', below) is
+                                 * above X; Neural Cleanse's rule uses 2 */
     uint64_t seed;              /* 20251122 */
     int target_label;           /* -1: examine every label; else only this one */
 } detect_opts;
@@ -95,6 +103,13 @@ typedef struct {
     double silhouette;     /* clustering: mean silhouette of the 2-clustering in
                             * [-1,1] (0 for fewer than 3 images); others: 0 */
     double minority_share; /* clustering: share of the smaller cluster; others: 0 */
+    double spread;         /* spectre: top eigenvalue of the second moment of the label's
+                            * robustly whitened vectors; near 1 when no group of images
+                            * sits apart from the robust centre, larger when one does
+                            * (a poison cluster); others: 0 */
+    double anomaly;        /* spectre: (spread - median) / (1.4826 MAD) of the spreads of
+                            * the examined labels with 3 or more images; 0 when fewer than
+                            * 3 labels or MAD 0; others: 0 */
 } detect_label_report;
 
 typedef struct {

@@ -88,8 +88,12 @@ static ms_status measure(run *r, backdoor_figures *f, ms_err *err)
     return s;
 }
 
-static void detection_rows(csv_table *t, const char *method, const detect_scores *sc)
+/* detection.csv: per class and in total, the scores against the truth; spectre's label
+ * statistics (spread, anomaly_index) where the detector has them, else empty. */
+static void detection_rows(csv_table *t, const char *method, const detect_scores *sc,
+                           const detect_report *rep)
 {
+    int stats = strcmp(method, "spectre") == 0;
     for (int c = 0; c <= DETECT_LABELS; c++) {
         const detect_score_row *row = c < DETECT_LABELS ? &sc->label[c] : &sc->total;
         if (c < DETECT_LABELS && row->n == 0)
@@ -104,6 +108,13 @@ static void detection_rows(csv_table *t, const char *method, const detect_scores
         table_int(t, row->false_positives);
         table_num(t, row->recall);
         table_num(t, row->precision);
+        if (stats && c < DETECT_LABELS && rep->label[c].examined) {
+            table_num(t, rep->label[c].spread);
+            table_num(t, rep->label[c].anomaly);
+        } else {
+            table_str(t, "");
+            table_str(t, "");
+        }
     }
 }
 
@@ -197,12 +208,14 @@ ms_status backdoor_defend_model(run *r, csv_table *detection, float **activation
     o.expected_fraction = c->expected_poison;
     o.spectral_multiplier = c->spectral_multiplier;
     o.cluster_threshold = c->cluster_threshold;
+    o.label_anomaly = c->label_anomaly;
     o.seed = c->seed;
     for (size_t d = 0; d < c->defend.n && s == MS_OK; d++) {
         backdoor_detection *bd = &out->det[d];
         bd->det = c->defend.det[d];
         t0 = clock_seconds();
-        s = bd->det->run(feat, r->train.n, CNN_HIDDEN, r->train.labels, &o, flag, NULL, NULL,
+        detect_report rep;
+        s = bd->det->run(feat, r->train.n, CNN_HIDDEN, r->train.labels, &o, flag, NULL, &rep,
                          err);
         bd->detect_seconds = clock_seconds() - t0;
         if (s == MS_OK)
@@ -210,7 +223,7 @@ ms_status backdoor_defend_model(run *r, csv_table *detection, float **activation
         if (s != MS_OK)
             break;
         if (detection)
-            detection_rows(detection, bd->det->name, &bd->sc);
+            detection_rows(detection, bd->det->name, &bd->sc, &rep);
         bd->removed = bd->sc.total.flagged;
         train_stats st;
         t0 = clock_seconds();
@@ -233,8 +246,9 @@ ms_status backdoor_defend(run *r, const backdoor_figures *before, ms_err *err)
     if (!c->defend.n && !c->defend.strip)
         return MS_OK;
     static const char *const cols[] = {"method", "class", "flagged", "true_positives",
-                                       "false_positives", "recall", "precision"};
-    csv_table *t = c->defend.n ? run_table(r, "detection.csv", 7, cols) : NULL;
+                                       "false_positives", "recall", "precision",
+                                       "spread", "anomaly_index"};
+    csv_table *t = c->defend.n ? run_table(r, "detection.csv", 9, cols) : NULL;
     backdoor_defence d;
     float *feat = NULL;
     ms_status s = backdoor_defend_model(r, t, c->save_activations ? &feat : NULL, &d, err);

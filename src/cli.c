@@ -100,6 +100,8 @@ void cli_usage(FILE *f)
         "  --expected-poison X     assumed poisoned share of a class (0.05)\n"
         "  --spectral-multiplier X flag X times the expected share (1.5)\n"
         "  --cluster-threshold X   clustering flags a cluster smaller than X (0.35)\n"
+        "  --label-anomaly X       spectre flags only in labels whose spread is an\n"
+        "                          outlier: anomaly index above X (0: every label)\n"
         "  --save-activations FILE FC1 activations of the training set (float32 IDX, or\n"
         "                          .npy if FILE ends in .npy)\n"
         "\n"
@@ -199,6 +201,7 @@ static const opt_def opts[] = {
     {"expected-poison", OPT_DOUBLE, OFF(expected_poison), 1e-6, 0.5, NULL},
     {"spectral-multiplier", OPT_DOUBLE, OFF(spectral_multiplier), 0.01, 100, NULL},
     {"cluster-threshold", OPT_DOUBLE, OFF(cluster_threshold), 0.001, 0.5, NULL},
+    {"label-anomaly", OPT_DOUBLE, OFF(label_anomaly), 0, 1000, NULL},
     {"save-activations", OPT_STR, OFF(save_activations), 0, 0, NULL},
     {"help", OPT_FLAG, OFF(help), 0, 0, NULL},
     {"version", OPT_FLAG, OFF(version), 0, 0, NULL},
@@ -590,6 +593,13 @@ ms_status cli_parse(config *c, int argc, char **argv, ms_err *err)
     if (c->save_activations && !c->defend.n)
         return ms_fail(err, MS_EUSAGE, "--save-activations: with a training-set detector of "
                                        "--defend");
+    if (c->label_anomaly > 0.0) {
+        int spectre = 0;
+        for (size_t i = 0; i < c->defend.n; i++)
+            spectre |= strcmp(c->defend.det[i]->name, "spectre") == 0;
+        if (!spectre)
+            return ms_fail(err, MS_EUSAGE, "--label-anomaly: only with --defend spectre");
+    }
     if (c->poison_sweep.n) {
         const char *why = !c->mode->sweeps_poison ? "only with --mode poisoned"
                           : c->load ? "trains a model per count, so not with --load"

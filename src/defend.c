@@ -32,6 +32,7 @@ void detect_opts_default(detect_opts *o)
     o->spectre_dims = 16;
     o->spectre_rounds = 5;
     o->spectre_alpha = 4.0;
+    o->label_anomaly = 0.0;
     o->seed = 20251122;
     o->target_label = -1;
 }
@@ -75,6 +76,9 @@ static ms_status check_args(const char *who, const float *feat, size_t n, size_t
     if (!(o->spectre_alpha >= 0.0 && o->spectre_alpha <= 50.0))
         return ms_fail(err, MS_EUSAGE, "%s: spectre alpha %g is outside [0, 50]", who,
                        o->spectre_alpha);
+    if (!(o->label_anomaly >= 0.0 && o->label_anomaly <= 1000.0))
+        return ms_fail(err, MS_EUSAGE, "%s: label anomaly threshold %g is outside [0, 1000]",
+                       who, o->label_anomaly);
     if (o->target_label < -1 || o->target_label >= DETECT_LABELS)
         return ms_fail(err, MS_EUSAGE, "%s: target label %d is outside -1..9", who,
                        o->target_label);
@@ -813,7 +817,7 @@ static void robust_whiten(work *w, size_t nc, size_t trim, size_t rounds)
 /* QUE scores of whitened z (nc, k) into rank[].score: tau_i = z_i^T Q z_i / tr(Q),
  * Q = exp(alpha (S - I) / (|S|_2 - 1)), S = (1/nc) sum z z^T. alpha = 0, or S without
  * an eigenvalue above 1, gives |z_i|^2 / k. */
-static void que_scores(work *w, size_t nc, double alpha)
+static double que_scores(work *w, size_t nc, double alpha)
 {
     size_t k = w->k;
     double *z = w->proj, *s = w->ka, *v = w->kb, *lam = w->kw, *wt = w->kv;
@@ -841,6 +845,45 @@ static void que_scores(work *w, size_t nc, double alpha)
         w->rank[i].score = t / tr;
         w->rank[i].pos = (uint32_t)i;
     }
+    return lam[0];
+}
+
+static int cmp_double(const void *pa, const void *pb)
+{
+    double a = *(const double *)pa, b = *(const double *)pb;
+    return (a > b) - (a < b);
+}
+
+static double median_of(double *v, size_t n) /* sorts v; n >= 1 */
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Anomaly index of each label's spread among the labels that have one (have[c]):
+ * (spread - median) / (1.4826 MAD); all 0 with fewer than 3 such labels or MAD 0. */
+static void anomaly_index(const double *spread, const int *have, double *index)
+{
+    double v[DETECT_LABELS], dev[DETECT_LABELS];
+    size_t m = 0;
+    for (int c = 0; c < DETECT_LABELS; c++) {
+        index[c] = 0.0;
+        if (have[c])
+            v[m++] = spread[c];
+    }
+    if (m < 3)
+        return;
+    double med = median_of(v, m);
+    m = 0;
+    for (int c = 0; c < DETECT_LABELS; c++)
+        if (have[c])
+            dev[m++] = fabs(spread[c] - med);
+    double mad = 1.4826 * median_of(dev, m);
+    if (!(mad > 0.0))
+        return;
+    for (int c = 0; c < DETECT_LABELS; c++)
+        if (have[c])
+            index[c] = (spread[c] - med) / mad;
 }
 
 ms_status detect_spectre(const float *feat, size_t n, size_t d, const uint8_t *label,
@@ -853,6 +896,8 @@ ms_status detect_spectre(const float *feat, size_t n, size_t d, const uint8_t *l
     if (st != MS_OK)
         return st;
     size_t k_all = w.k;
+    double spread[DETECT_LABELS] = {0}, index[DETECT_LABELS];
+    int have[DETECT_LABELS] = {0};
     for (int c = 0; c < DETECT_LABELS; c++) {
         const uint32_t *idx = w.order + w.start[c];
         size_t nc = w.start[c + 1] - w.start[c];
@@ -862,6 +907,7 @@ ms_status detect_spectre(const float *feat, size_t n, size_t d, const uint8_t *l
         start_label(&w, o, c, rep, &r);
         if (nc < 3)
             continue;
+        have[c] = 1;
         /* at most nc - 2 directions, so the trimmed covariance can have full rank */
         w.k = k_all < nc - 2 ? k_all : nc - 2;
         if (w.k == 0)
@@ -873,7 +919,7 @@ ms_status detect_spectre(const float *feat, size_t n, size_t d, const uint8_t *l
         if (nc - trim < w.k + 2)
             trim = nc > w.k + 2 ? nc - w.k - 2 : 0;
         robust_whiten(&w, nc, trim, o->spectre_rounds);
-        que_scores(&w, nc, o->spectre_alpha);
+        spread[c] = que_scores(&w, nc, o->spectre_alpha);
         if (score)
             for (size_t i = 0; i < nc; i++)
                 score[idx[i]] = (float)w.rank[i].score;
@@ -881,6 +927,17 @@ ms_status detect_spectre(const float *feat, size_t n, size_t d, const uint8_t *l
         if (rep)
             rep->label[c].budget = m, rep->label[c].flagged = f;
         w.k = k_all;
+    }
+    anomaly_index(spread, have, index);
+    for (int c = 0; c < DETECT_LABELS; c++) {
+        if (rep)
+            rep->label[c].spread = spread[c], rep->label[c].anomaly = index[c];
+        if (!have[c] || !(o->label_anomaly > 0.0) || index[c] > o->label_anomaly)
+            continue;
+        for (size_t i = w.start[c]; i < w.start[c + 1]; i++)
+            flag[w.order[i]] = 0; /* a label without an outlying spread keeps no flags */
+        if (rep)
+            rep->label[c].flagged = 0;
     }
     free(w.block);
     return MS_OK;

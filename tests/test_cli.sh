@@ -33,6 +33,9 @@ refused "--adv-method: 'madry' is not one of fgsm, fgsm-rs, pgd or trades" --mod
 refused "--lr-schedule: 'linear' is not one of constant, cosine or onecycle" --mode adv_training --lr-schedule linear
 refused "--adv-from scratch" --mode adv_training --adv-from scratch --load x.ckpt
 refused "more than 64 values" --mode adv_only --eps-sweep "$(seq -s, 0 0.01 0.65)"
+refused "--label-anomaly: only with --defend spectre" --mode poisoned --label-anomaly 2
+refused "--label-anomaly: only with --defend spectre" --mode poisoned --defend spectral,strip --label-anomaly 2
+refused "--label-anomaly" --mode poisoned --defend spectre --label-anomaly -1
 # --poison-sweep: positive integers up to 60000, none twice, only in poisoned mode,
 # and not with the options that concern one model.
 refused "--poison-sweep: only with --mode poisoned" --mode baseline --poison-sweep 10

@@ -152,6 +152,44 @@ static void test_subtle_poison(void)
     gen_free(&g);
 }
 
+/* Ten labels, a subtle poison (as above) in label 3 only. Without the label test
+ * spectre flags its budget in every label; with --label-anomaly 2 only label 3 has an
+ * outlying spread, keeps its flags (the poison among them) and every other label none. */
+static void test_label_test(void)
+{
+    gen_set g = generate(10, 500, 8, 3, 3.0, 8.0, 9);
+    detect_opts o;
+    opts_with(&o, 0.016);
+    detect_report rep;
+    const detector_def *det = detector_find("spectre");
+    detect_score_row off = run_detector(det, &g, &o, 3, &rep);
+    size_t others = 0;
+    int top = 0;
+    for (int c = 0; c < DETECT_LABELS; c++) {
+        if (c != 3)
+            others += rep.label[c].flagged;
+        if (rep.label[c].spread > rep.label[top].spread)
+            top = c;
+    }
+    fprintf(stderr, "  label test off: recall %.3f, %zu flags in clean labels; spread of label 3 "
+            "%.3f (anomaly %.2f), label 0 %.3f (anomaly %.2f)\n", off.recall, others,
+            rep.label[3].spread, rep.label[3].anomaly, rep.label[0].spread, rep.label[0].anomaly);
+    CHECK(off.recall >= 0.9 && others >= 9 * rep.label[0].budget && rep.label[0].budget > 0,
+          "without the test: recall %.3f, %zu flags in the clean labels", off.recall, others);
+    CHECK(top == 3 && rep.label[3].anomaly > 2.0, "label %d has the largest spread, label 3's "
+          "anomaly index is %.2f", top, rep.label[3].anomaly);
+    o.label_anomaly = 2.0;
+    detect_score_row on = run_detector(det, &g, &o, 3, &rep);
+    others = 0;
+    for (int c = 0; c < DETECT_LABELS; c++)
+        if (c != 3)
+            others += rep.label[c].flagged;
+    CHECK(on.recall == off.recall && on.flagged == off.flagged && others == 0,
+          "with the test: recall %.3f (%.3f without), %zu flagged in label 3, %zu elsewhere",
+          on.recall, off.recall, on.flagged, others);
+    gen_free(&g);
+}
+
 /* No poison: spectral and spectre flag at most their budget, clustering nothing (a
  * gaussian splits near the middle, above the 35% threshold). */
 static void test_clean_shares(void)
@@ -379,6 +417,13 @@ static void test_bad_arguments(void)
         CHECK(run(feat, 4, 2, lab, &o, flag, NULL, NULL, &err) == MS_EUSAGE,
               "budget 60%% accepted");
         detect_opts_default(&o);
+        o.label_anomaly = -1.0;
+        CHECK(run(feat, 4, 2, lab, &o, flag, NULL, NULL, &err) == MS_EUSAGE,
+              "label anomaly -1 accepted");
+        o.label_anomaly = NAN;
+        CHECK(run(feat, 4, 2, lab, &o, flag, NULL, NULL, &err) == MS_EUSAGE,
+              "label anomaly NaN accepted");
+        detect_opts_default(&o);
         o.target_label = 10;
         CHECK(run(feat, 4, 2, lab, &o, flag, NULL, NULL, &err) == MS_EUSAGE, "target 10 accepted");
         detect_opts_default(&o);
@@ -539,6 +584,7 @@ int main(void)
     RUN(test_obvious_poison);
     RUN(test_subtle_poison);
     RUN(test_clean_shares);
+    RUN(test_label_test);
     RUN(test_deterministic_and_order_free);
     RUN(test_silhouette);
     RUN(test_wide_features);
