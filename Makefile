@@ -133,6 +133,19 @@ fuzz:
 robustness: all
 	sh scripts/robustness.sh
 
+# Seed-to-seed variation on full MNIST: mnistsec once per seed of SEEDS
+# (results/seeds/), PyTorch once per seed of TORCH_SEEDS (results/torch_reference.csv,
+# needs Debian's python3-torch); make report then compares them.
+SEEDS ?= 1 2 3 4 5 6 7 8 9 10
+TORCH_SEEDS ?= 0 1 2 3 4 5 6 7 8 9
+TORCH_THREADS ?= 1
+.PHONY: seeds torch-seeds
+seeds: all
+	sh scripts/seeds.sh $(SEEDS)
+torch-seeds:
+	LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp THREADS=$(TORCH_THREADS) \
+	    /usr/bin/python3 scripts/torch_reference.py $(MNIST_DIR) results/torch_reference.csv $(TORCH_SEEDS)
+
 # Reproduce the published tables on full MNIST (results/*/, results/REPORT.md).
 .PHONY: report table-baseline table-poisoned table-fgsm table-advtrain
 report: all

@@ -260,6 +260,7 @@ model_label() {
     */baseline/model.ckpt) echo "published baseline" ;;
     */adv_training/model.ckpt) echo "published FGSM-trained" ;;
     */robust_pgd/model.ckpt) echo "PGD-trained (robust_pgd)" ;;
+    */robust_trades/model.ckpt) echo "TRADES-trained (robust_trades)" ;;
     "") basename "$1" ;;
     *) echo "$l" ;;
     esac
@@ -492,11 +493,64 @@ robustness_section() {
 
 # ---- robust training ----------------------------------------------------------------
 
-robust_training_section() {
-    echo "## Robust training: PGD adversarial training from scratch"
+# robust_cmd NAME: the training command of a robust model run not yet committed
+robust_cmd() {
+    case $1 in
+    robust_pgd) m="--adv-method pgd --adv-steps 7 --adv-epochs 8" ;;
+    *) m="--adv-method trades --adv-steps 7 --adv-epochs 7" ;;
+    esac
+    echo "./mnistsec --mode adv_training --adv-from scratch $m --adv-lr 0.001 --lr-schedule onecycle --adv-eps-ramp 2 --val-count 1000 --attack fgsm,pgd --out results/$1 --save results/$1/model.ckpt"
+}
+
+# method_row METHOD RUN ALL PGD_RUN: one row of the methods table. RUN: the training run
+# (results/RUN/metrics.csv); ALL: its every-attack run or ""; PGD_RUN: a run with PGD in
+# robustness.csv when RUN itself has no after_pgd_accuracy, or "".
+method_row() {
+    d=$R/$2
+    [ -f "$d/metrics.csv" ] || { echo "| $1 | $2: not yet run | | | | | | |"; return 0; }
+    fg=$(m "$2" after_fgsm_accuracy); [ "$fg" != n/a ] || fg=$(m "$2" after_adv_accuracy)
+    pg=$(m "$2" after_pgd_accuracy); pn=$(m "$2" robust_images)
+    if [ "$pg" = n/a ] && [ -n "$4" ] && [ -f "$R/$4/robustness.csv" ]; then
+        pg=$(acc_at "$R/$4" pgd); pn=$(mf "$R/$4/metrics.csv" robust_images)
+    fi
+    w=n/a; wn=""
+    if [ -n "$3" ] && [ -f "$R/$3/robustness.csv" ]; then
+        w=$(acc_at "$R/$3" all); wn=$(mf "$R/$3/metrics.csv" robust_images)
+    fi
+    awk -v meth="$1" -v run="$2" -v ep="$(m "$2" adv_epochs)" -v from="$(m "$2" adv_from)" \
+        -v t="$(wall "$(m "$2" adv_train_seconds)")" -v c="$(m "$2" after_clean_accuracy)" \
+        -v fg="$fg" -v pg="$pg" -v pn="$pn" -v w="$w" -v wn="$wn" -v all="$3" 'BEGIN {
+        printf "| %s | %s | %s%s | %s | %s | %s | ", meth, run, ep, (from == "n/a" ? "" : " from " from), t, (c == "n/a" ? "n/a" : sprintf("%.2f%%", 100 * c)), (fg == "n/a" ? "n/a" : sprintf("%.2f%%", 100 * fg))
+        printf "%s | ", (pg == "n/a" ? "n/a" : sprintf("%.2f%% (%s)", 100 * pg, pn))
+        if (w != "n/a") printf "%.2f%% (%s) |\n", 100 * w, wn
+        else if (pg != "n/a") printf "≤ %.2f%% (no every-attack run; PGD alone bounds it) |\n", 100 * pg
+        else printf "not measured |\n" }'
+}
+
+# The methods side by side: published FGSM fine-tuning, FGSM with a random start, PGD and
+# TRADES from scratch, at epsilon 0.3.
+methods_table() {
+    echo "Each adversarial-training method at epsilon 0.3 (in brackets: the number of test images the"
+    echo "figure is measured on; clean and FGSM on all 10,000; training time as measured, on a"
+    echo "machine that was not always idle -- see each run's COMMAND):"
     echo
-    robust_pgd_block
-    robust_all_block
+    echo "| method | run | epochs | training time | clean | FGSM | PGD-40 | worst case over every attack |"
+    echo "|---|---|---|---:|---:|---:|---:|---:|"
+    method_row "fgsm (published: fine-tunes the baseline)" adv_training robustness/fgsm_trained_all robustness/fgsm_trained_pgd
+    method_row "fgsm-rs (Wong et al. 2020)" collapse_fgsm_rs "" ""
+    method_row "pgd (Madry et al. 2018)" robust_pgd robust_pgd_all ""
+    method_row "trades (Zhang et al. 2019)" robust_trades robust_trades_all ""
+    echo
+}
+
+robust_training_section() {
+    echo "## Robust training from scratch"
+    echo
+    methods_table
+    robust_model_block robust_pgd "PGD-trained"
+    robust_all_block robust_pgd "PGD-trained"
+    robust_model_block robust_trades "TRADES-trained"
+    robust_all_block robust_trades "TRADES-trained"
     collapse_block
 }
 
@@ -512,35 +566,37 @@ training_log_md() {
     echo
 }
 
-robust_pgd_block() {
-    d=$R/robust_pgd
+# robust_model_block NAME LABEL: a robust model trained from scratch (results/NAME/):
+# settings, test figures, checks, training log, pictures
+robust_model_block() {
+    n=$1; lab=$2; d=$R/$n
+    echo "### $lab ($n)"
+    echo
     if [ ! -f "$d/metrics.csv" ]; then
-        echo "Not yet run: results/robust_pgd/ holds no run (command: \`./mnistsec --mode adv_training --adv-from scratch"
-        echo "--adv-method pgd --adv-steps 7 --adv-epochs 8 --adv-lr 0.001 --lr-schedule onecycle --adv-eps-ramp 2"
-        echo "--val-count 1000 --attack fgsm,pgd --out results/robust_pgd --save results/robust_pgd/model.ckpt\`,"
+        echo "Not yet run: results/$n/ holds no run (command: \`$(robust_cmd "$n")\`,"
         echo "with \`--data\` the MNIST directory)."
         echo
         return 0
     fi
-    echo "results/robust_pgd/: \`--adv-method $(m robust_pgd adv_method) --adv-steps $(m robust_pgd adv_steps) --adv-from $(m robust_pgd adv_from)\`, $(m robust_pgd adv_epochs) epochs,"
-    echo "training epsilon $(m robust_pgd adv_eps), $(m robust_pgd val_count) held-out training images; the kept model is"
-    echo "epoch $(m robust_pgd best_epoch), the best held-out PGD accuracy ($(pct "$(m robust_pgd best_val_pgd_accuracy)"))."
-    echo "On $(m robust_pgd robust_images) test images at epsilon $(m robust_pgd epsilon):"
+    echo "results/$n/: \`--adv-method $(m "$n" adv_method) --adv-steps $(m "$n" adv_steps) --adv-from $(m "$n" adv_from)\`, $(m "$n" adv_epochs) epochs,"
+    echo "training epsilon $(m "$n" adv_eps), $(m "$n" val_count) held-out training images; the kept model is"
+    echo "epoch $(m "$n" best_epoch), the best held-out PGD accuracy ($(pct "$(m "$n" best_val_pgd_accuracy)")); training took $(wall "$(m "$n" adv_train_seconds)")."
+    echo "On $(m "$n" robust_images) test images at epsilon $(m "$n" epsilon):"
     echo
-    echo "| clean | FGSM | PGD-$(m robust_pgd pgd_steps) | worst case |"
+    echo "| clean | FGSM | PGD-$(m "$n" pgd_steps) | worst case |"
     echo "|---:|---:|---:|---:|"
-    echo "| $(pct "$(m robust_pgd after_clean_accuracy)") | $(pct "$(m robust_pgd after_fgsm_accuracy)") | $(pct "$(m robust_pgd after_pgd_accuracy)") | $(pct "$(m robust_pgd after_robust_accuracy)") |"
+    echo "| $(pct "$(m "$n" after_clean_accuracy)") | $(pct "$(m "$n" after_fgsm_accuracy)") | $(pct "$(m "$n" after_pgd_accuracy)") | $(pct "$(m "$n" after_robust_accuracy)") |"
     echo
     fails=$(awk -F, 'NR > 1 && $2 == "FAIL" { printf "%s%s", s, $1; s = " " }' "$d/checks.csv" 2>/dev/null || true)
-    pgd=$(m robust_pgd after_pgd_accuracy)
+    pgd=$(m "$n" after_pgd_accuracy)
     if [ -n "$fails" ]; then
         # shellcheck disable=SC2016
         echo "The checks do not let this number stand unqualified; failing:$(for c in $fails; do printf ' `%s`' "$c"; done)"
         echo "(table below). $(case " $fails " in *" attack_converged "*)
-            echo "PGD-$(m robust_pgd pgd_steps) has not converged on this model, so $(pct "$pgd") is an upper bound on its robust accuracy, not a measurement of it." ;;
+            echo "PGD-$(m "$n" pgd_steps) has not converged on this model, so $(pct "$pgd") is an upper bound on its robust accuracy, not a measurement of it." ;;
             *) echo "The figures are reported with that failure standing." ;; esac)"
     else
-        echo "Every check of results/robust_pgd/checks.csv passes or is skipped."
+        echo "Every check of results/$n/checks.csv passes or is skipped."
     fi
     echo
     checks_md "$d"
@@ -550,16 +606,16 @@ robust_pgd_block() {
             printf "For comparison, the published FGSM-trained model keeps %.2f%% under the same PGD attack.\n\n", 100 * b }'
     fi
     if [ -f "$d/training_log.csv" ]; then
-        echo "Training log (results/robust_pgd/training_log.csv; held-out accuracies on $(m robust_pgd val_count) training images):"
+        echo "Training log (results/$n/training_log.csv; held-out accuracies on $(m "$n" val_count) training images):"
         echo
         training_log_md "$d/training_log.csv"
     fi
-    pics robust_pgd/training_accuracy.svg "PGD-trained: held-out accuracy after each epoch" \
-         robust_pgd/training_loss.svg "PGD-trained: training loss"
-    [ "$(n_eps "$d")" -le 1 ] || pics robust_pgd/robustness.svg "PGD-trained: accuracy against epsilon"
-    pics robust_pgd/confusion_clean.svg "PGD-trained: confusion on clean test images" \
-         robust_pgd/confusion_adv.svg "PGD-trained: confusion under FGSM"
-    pics robust_pgd/examples.png "PGD-trained: first test images broken at epsilon $(m robust_pgd epsilon)"
+    pics "$n/training_accuracy.svg" "$lab: held-out accuracy after each epoch" \
+         "$n/training_loss.svg" "$lab: training loss"
+    [ "$(n_eps "$d")" -le 1 ] || pics "$n/robustness.svg" "$lab: accuracy against epsilon"
+    pics "$n/confusion_clean.svg" "$lab: confusion on clean test images" \
+         "$n/confusion_adv.svg" "$lab: confusion under FGSM"
+    pics "$n/examples.png" "$lab: first test images broken at epsilon $(m "$n" epsilon)"
 }
 
 # pp_goal VALUE GOAL: "met (+0.36 pp)" or "not met (-1.20 pp)" for a fraction against a
@@ -572,13 +628,13 @@ pp_goal() {
 # The PGD-trained model under every attack (results/robust_pgd_all/): its robust accuracy
 # is the worst case per image, compared with the goals and with published figures.
 robust_all_block() {
-    echo "### Every attack on the PGD-trained model"
+    rn=$1; lab=$2; d=$R/${rn}_all
+    echo "#### Every attack on the $lab model"
     echo
-    d=$R/robust_pgd_all
     if [ ! -f "$d/robustness.csv" ]; then
-        echo "Not yet run (command: \`./mnistsec --mode adv_only --load results/robust_pgd/model.ckpt --attack all"
-        echo "--surrogate results/baseline/model.ckpt --out results/robust_pgd_all\`, with \`--data\` the MNIST"
-        echo "directory): the PGD-trained model of results/robust_pgd/ under FGSM, PGD, APGD-CE, APGD-T,"
+        echo "Not yet run (command: \`./mnistsec --mode adv_only --load results/$rn/model.ckpt --attack all"
+        echo "--surrogate results/baseline/model.ckpt --out results/${rn}_all\`, with \`--data\` the MNIST"
+        echo "directory): the $lab model of results/$rn/ under FGSM, PGD, APGD-CE, APGD-T,"
         echo "the Square Attack and transfer from the baseline, the worst case per image as its robust accuracy."
         echo
         return 0
@@ -587,8 +643,8 @@ robust_all_block() {
     n=$(mf "$mt" robust_images); e=$(head_eps "$d"); clean=$(mf "$mt" clean_accuracy)
     worst=$(awk -F, -v e="$e" 'NR > 1 && $2 == "all" && $1 + 0 == e + 0 { print $3; f = 1 } END { if (!f) print "n/a" }' "$d/robustness.csv")
     sur=$(jget "$d/manifest.json" settings.surrogate || true)
-    echo "results/robust_pgd_all/: the $(model_label "$d") model, \`--attack all\`, on $n test images"
-    echo "(robust_pgd_all/robustness.csv; the transfer attack runs PGD on ${sur:-the surrogate} and scores this model):"
+    echo "results/${rn}_all/: the $(model_label "$d") model, \`--attack all\`, on $n test images"
+    echo "(${rn}_all/robustness.csv; the transfer attack runs PGD on ${sur:-the surrogate} and scores this model):"
     echo
     attack_table "$d/robustness.csv" "$n"
     awk -v w="$worst" -v n="$n" -v e="$e" -v c="$clean" -v t="$(mf "$mt" test_images)" 'BEGIN {
@@ -612,24 +668,24 @@ robust_all_block() {
             printf "%s%s %s (%+.2f pp)", (i > 1 ? (i == n ? " and " : ", ") : ""), (d >= 0 ? "above" : "below"), (i == 1 ? "Madry et al." : (i == 2 ? "TRADES" : "Wong et al.")), d }
         printf ".\n\n" }'
     attack_verdict "$d/robustness.csv" "$e" "the $(model_label "$d") model"
-    if [ -f "$R/robust_pgd/metrics.csv" ]; then
-        awk -v a="$(m robust_pgd after_robust_accuracy)" -v ae="$(m robust_pgd epsilon)" -v an="$(m robust_pgd robust_images)" \
-            -v w="$worst" -v e="$e" -v n="$n" -v k="$(m robust_pgd pgd_steps)" 'BEGIN {
+    if [ -f "$R/$rn/metrics.csv" ]; then
+        awk -v a="$(m "$rn" after_robust_accuracy)" -v ae="$(m "$rn" epsilon)" -v an="$(m "$rn" robust_images)" \
+            -v w="$worst" -v e="$e" -v n="$(mf "$mt" robust_images)" -v k="$(m "$rn" pgd_steps)" -v run="$rn" 'BEGIN {
             if (a == "n/a" || w == "n/a" || ae + 0 != e + 0) exit
-            printf "- results/robust_pgd%ss own evaluation (FGSM and PGD-%s, %s images) gave a worst case of %.2f%%; with every attack, on %s images, it is %.2f%% (%+.2f pp).\n", "\047", k, an, 100 * a, n, 100 * w, 100 * (w - a) }'
+            printf "- results/%s%ss own evaluation (FGSM and PGD-%s, %s images) gave a worst case of %.2f%%; with every attack, on %s images, it is %.2f%% (%+.2f pp).\n", run, "\047", k, an, 100 * a, n, 100 * w, 100 * (w - a) }'
     fi
     echo
     if awk -F, 'NR > 1 && ($2 == "WARN" || $2 == "FAIL") { f = 1 } END { exit !f }' "$d/checks.csv" 2>/dev/null; then
-        echo "Checks that did not pass (robust_pgd_all/checks.csv):"
+        echo "Checks that did not pass (${rn}_all/checks.csv):"
         echo
         checks_md "$d"
     elif [ -f "$d/checks.csv" ]; then
-        echo "Every check of robust_pgd_all/checks.csv passes or is skipped."
+        echo "Every check of ${rn}_all/checks.csv passes or is skipped."
         echo
     fi
     skipped_checks "$d"
-    [ "$(n_eps "$d")" -le 1 ] || pics robust_pgd_all/robustness.svg "PGD-trained, every attack: accuracy against epsilon"
-    pics robust_pgd_all/examples.png "PGD-trained, every attack: first test images broken at epsilon $(mf "$mt" epsilon)"
+    [ "$(n_eps "$d")" -le 1 ] || pics "${rn}_all/robustness.svg" "$lab, every attack: accuracy against epsilon"
+    pics "${rn}_all/examples.png" "$lab, every attack: first test images broken at epsilon $(mf "$mt" epsilon)"
 }
 
 # Catastrophic overfitting (results/collapse_fgsm_rs/): FGSM with a random start from
@@ -988,6 +1044,12 @@ variation() {
     if [ -f "$s" ] && [ -f "$t" ]; then
         compare "Clean accuracy" "$(values "$s" clean_accuracy)" "$(values "$t" clean_accuracy)"
         compare "FGSM accuracy" "$(values "$s" fgsm_accuracy)" "$(values "$t" fgsm_accuracy)"
+        # PyTorch scored as mnistsec scores (cross-entropy in float64), when the table has it
+        t64=$(values "$t" fgsm_accuracy_f64)
+        if [ -n "$t64" ]; then
+            compare "FGSM accuracy, PyTorch's cross-entropy in float64 as mnistsec's" \
+                "$(values "$s" fgsm_accuracy)" "$t64"
+        fi
     fi
     echo
     float32_finding
@@ -1163,8 +1225,9 @@ write_report() {
         echo
         echo "- [The published tables](#the-published-tables-side-by-side)"
         echo "- [Honest robustness](#honest-robustness-the-published-models-under-strong-attacks)"
-        echo "- [Robust training](#robust-training-pgd-adversarial-training-from-scratch):"
-        echo "  [every attack on the PGD-trained model](#every-attack-on-the-pgd-trained-model),"
+        echo "- [Robust training](#robust-training-from-scratch):"
+        echo "  [PGD](#pgd-trained-robust_pgd) and [every attack on it](#every-attack-on-the-pgd-trained-model),"
+        echo "  [TRADES](#trades-trained-robust_trades) and [every attack on it](#every-attack-on-the-trades-trained-model),"
         echo "  [catastrophic overfitting](#catastrophic-overfitting)"
         echo "- [Backdoor defence](#backdoor-defence): [poison-count sweep](#poison-count-sweep)"
         echo "- [Seed-to-seed variation and PyTorch](#seed-to-seed-variation-and-pytorch)"

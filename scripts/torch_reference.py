@@ -3,9 +3,13 @@
 
 Same architecture, initialisation (PyTorch's defaults), Adam 1e-3, batch 64, 5 epochs,
 pixels x/255; then clean accuracy and loss on the 10,000 test images and FGSM
-(epsilon 0.3) accuracy on all of them and on the first 640. One CSV row per seed; its
-last column, revision, is the source revision (scripts/source_rev.sh), as in the
-benchmark CSVs.
+(epsilon 0.3) accuracy on all of them and on the first 640. FGSM is scored twice: with
+the cross-entropy in float32, as the published script and PyTorch's default do
+(fgsm_accuracy), and with the cross-entropy of the float32 logits taken in float64, as
+mnistsec takes it (fgsm_accuracy_f64): in float32 the true-class probability of a
+confidently classified image rounds to exactly 1.0 and its (p_y - 1) gradient term
+vanishes. One CSV row per seed; its last column, revision, is the source revision
+(scripts/source_rev.sh), as in the benchmark CSVs.
 
 usage: torch_reference.py MNIST_DIR OUT_CSV SEED [SEED...]
 Needs python3 with torch and numpy (Debian: python3-torch); mnistsec itself does not.
@@ -59,6 +63,31 @@ def source_revision():
     return rev if rev and not any(c in rev for c in ',"\r\n') else "unknown"
 
 
+def write_rows(out, rows):
+    """The CSV, replaced atomically."""
+    tmp = out + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("seed,clean_accuracy,clean_loss,fgsm_accuracy,fgsm_accuracy_f64,"
+                "fgsm_accuracy_first640,train_seconds,revision\n")
+        for r in rows:
+            f.write("%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.1f,%s\n" % r)
+    os.replace(tmp, out)
+
+
+def fgsm_correct(m, x, y, float64):
+    """Per image, 1.0 if FGSM (epsilon 0.3, batches of 1,000, mean cross-entropy; of the
+    logits cast to float64 when float64 is set) leaves it classified correctly."""
+    ok = []
+    for i in range(0, len(x), 1000):
+        xb = x[i:i + 1000].clone().requires_grad_(True)
+        z = m(xb)
+        F.cross_entropy(z.double() if float64 else z, y[i:i + 1000]).backward()
+        xa = (xb + 0.3 * xb.grad.sign()).clamp(0, 1).detach()
+        with torch.no_grad():
+            ok.append(m(xa).argmax(1) == y[i:i + 1000])
+    return torch.cat(ok).float()
+
+
 def main():
     if len(sys.argv) < 4:
         raise SystemExit(__doc__)
@@ -89,25 +118,14 @@ def main():
             logits = torch.cat([m(xte[i:i + 1000]) for i in range(0, len(xte), 1000)])
         loss = F.cross_entropy(logits, yte).item()
         acc = (logits.argmax(1) == yte).float().mean().item()
-        adv_ok = []
-        for i in range(0, len(xte), 1000):
-            x = xte[i:i + 1000].clone().requires_grad_(True)
-            F.cross_entropy(m(x), yte[i:i + 1000]).backward()
-            xa = (x + 0.3 * x.grad.sign()).clamp(0, 1).detach()
-            with torch.no_grad():
-                adv_ok.append(m(xa).argmax(1) == yte[i:i + 1000])
-        adv_ok = torch.cat(adv_ok).float()
-        rows.append((seed, acc, loss, adv_ok.mean().item(), adv_ok[:640].mean().item(), train_s,
-                     rev))
+        adv_ok = fgsm_correct(m, xte, yte, float64=False)
+        adv_ok64 = fgsm_correct(m, xte, yte, float64=True)
+        rows.append((seed, acc, loss, adv_ok.mean().item(), adv_ok64.mean().item(),
+                     adv_ok[:640].mean().item(), train_s, rev))
         print(f"seed {seed}: clean {acc:.4f} loss {loss:.4f} fgsm {rows[-1][3]:.4f} "
-              f"fgsm640 {rows[-1][4]:.4f} train {train_s:.0f} s", file=sys.stderr)
-    tmp = out + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("seed,clean_accuracy,clean_loss,fgsm_accuracy,fgsm_accuracy_first640,"
-                "train_seconds,revision\n")
-        for r in rows:
-            f.write("%d,%.9g,%.9g,%.9g,%.9g,%.1f,%s\n" % r)
-    os.replace(tmp, out)
+              f"fgsm_f64 {rows[-1][4]:.4f} fgsm640 {rows[-1][5]:.4f} train {train_s:.0f} s",
+              file=sys.stderr)
+        write_rows(out, rows)  # after every seed: a long run that stops keeps its seeds
 
 
 if __name__ == "__main__":

@@ -187,6 +187,9 @@ check "the float32 finding's figures" has "$MD" "FGSM leaves 25.0% of the images
 check "FGSM-trained: 87.43% under FGSM, 0.01% under PGD-40 (1 of 10000)" \
     has "$MD" "keeps 87.43% under FGSM but 0.01% under PGD-40 at epsilon 0.3 (1 of 10000 images). FGSM overstates its robustness by 87.42 pp."
 check "robust_pgd: the convergence FAIL makes PGD-40 an upper bound" has "$MD" "so 94.89% is an upper bound"
+check "methods table: the PGD row, no every-attack run yet: PGD bounds the worst case" \
+    has "$MD" "| pgd (Madry et al. 2018) | robust_pgd | 8 from scratch | n/a | 98.86% | 96.13% | 94.89% (10000) | ≤ 94.89% (no every-attack run; PGD alone bounds it) |"
+check "methods table: TRADES not yet run" has "$MD" "| trades (Zhang et al. 2019) | robust_trades: not yet run | | | | | | |"
 check "square attack below FGSM: gradient masking named" has "$MD" "gradient masking against FGSM"
 check "defence: not yet run, with the command" has "$MD" "Not yet run: results/defended/ does not exist (command: \`./mnistsec --mode poisoned"
 check "poison sweep: not yet run, with the command" has "$MD" "Not yet run (command: \`./mnistsec --mode poisoned --poison-sweep 25,100,500"
@@ -267,6 +270,18 @@ write
 check "12 and 12 seeds: normal approximation, a difference at the 5% level" \
     has "$MD" "Mann-Whitney U = 0 (mnistsec) of 144 pairs, normal two-sided p < 0.001: a difference at the 5% level."
 check "equal clean accuracies within each program: no spread to compare" has "$MD" "Clean accuracy does not vary at all"
+check "no float64 row without the fgsm_accuracy_f64 column" hasnt "$MD" "PyTorch's cross-entropy in float64 as mnistsec's"
+
+# PyTorch scored both ways: the float64 column gets its own comparison
+# shellcheck disable=SC2086
+{ echo "seed,clean_accuracy,clean_loss,fgsm_accuracy,fgsm_accuracy_f64,fgsm_accuracy_first640,train_seconds,revision"
+  i=0; for f in 0.10 0.12 0.14 0.16 0.18 0.20 0.22 0.24 0.26 0.28 0.30 0.32; do
+      echo "$i,0.99,0.04,0.4$i,$f,0.4,500,abc1234"; i=$((i + 1)); done; } > "$R/torch_reference.csv"
+write
+check "float64 comparison: ranges overlap (12 vs 12 seeds)" \
+    has "$MD" "- FGSM accuracy, PyTorch's cross-entropy in float64 as mnistsec's: mnistsec 10.00%-21.00% (12 seeds), PyTorch 10.00%-32.00% (12 seeds); the ranges overlap (10.00%-21.00%)."
+check "float32 comparison still there, from fgsm_accuracy" \
+    has "$MD" "- FGSM accuracy: mnistsec 10.00%-21.00% (12 seeds), PyTorch 40.00%-49.00% (12 seeds)"
 
 # the defence and the float32 figures fill in from their files
 mkdir -p "$R/defended" "$R/torch_crosscheck"
@@ -371,6 +386,8 @@ check "robust_pgd_all: against robust_pgd's own evaluation" has "$MD" "gave a wo
 check "robust_pgd_all: the FAIL listed" has "$MD" "| robust_pgd_all | \`attack_converged\` | **FAIL** |"
 check "robust_pgd_all: the SKIP named" has "$MD" "Skipped (the run lacks what they need): \`eps_zero_is_clean\`."
 check "robust_pgd_all: no longer 'not yet run'" hasnt "$MD" "--out results/robust_pgd_all\`, with"
+check "methods table: the PGD row now with its every-attack worst case" \
+    has "$MD" "| pgd (Madry et al. 2018) | robust_pgd | 8 from scratch | n/a | 98.86% | 96.13% | 94.89% (10000) | 93.01% (10000) |"
 # collapse
 check "collapse: the training log with held-out FGSM" has "$MD" "| 1 | 0.300 | 1.00e-03 | 0.6800 | 154 | 94.5% | 93.7% | 0.0% |"
 check "collapse: computed log sentence" has "$MD" "Over the 3 epochs the held-out PGD accuracy is at most 0.1% (epoch 3) and the held-out FGSM accuracy reaches 97.7% (epoch 3). FGSM accuracy exceeds PGD accuracy by more than 50 pp, the monitor's rule, after epochs 1, 2, 3 (3 of 3)."
