@@ -80,10 +80,10 @@ extern const char *const advtrain_log_columns[ADVTRAIN_LOG_NCOLS];
 /* The masking rule of the held-out monitor: 1 if the held-out FGSM accuracy exceeds the
  * PGD accuracy by more than 50 points -- the model resists only the one-step attack it
  * trains against (catastrophic overfitting that happens before any robustness forms,
- * which the collapse rule below cannot see). The monitor applies it only once the
- * training epsilon has reached its value: during --adv-eps-ramp the model is trained
- * for a smaller epsilon, and healthy PGD training shows the same gap there. */
-int advtrain_masking(double fgsm, double pgd);
+ * which the collapse rule below cannot see) -- but only once the training epsilon
+ * eps_now has reached its value eps: during --adv-eps-ramp the model is trained for a
+ * smaller epsilon, and healthy PGD training shows the same gap there. */
+int advtrain_masking(float eps_now, float eps, double fgsm, double pgd);
 
 /* The collapse rule of the held-out monitor: 1 if the PGD accuracy now_pgd is more than
  * 20 points below peak_pgd (the best so far, now_pgd included), or below 10% after the

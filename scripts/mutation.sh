@@ -39,6 +39,8 @@ Adler-32 second sum dropped|src/adler32.c|s/b \+= a;/b += 0;/|test_png
 best held-out epoch not restored|src/advtrain.c|s/if \(s == MS_OK \&\& res->have_val\)\n            memcpy\(m->params, best/if (0 \&\& s == MS_OK \&\& res->have_val)\n            memcpy(m->params, best/|test_advtrain
 FGSM-versus-PGD masking rule disabled|src/advtrain.c|s/return fgsm - pgd > MASKING_GAP \+ 1e-9;/return 0 * (fgsm - pgd) > 1.0;/|test_advtrain
 .npy header not padded to 64 bytes|src/npy.c|s/size_t pad = NPY_ALIGN - \(NPY_PREFIX \+ text\) % NPY_ALIGN;/size_t pad = 1;/|test_npy
+masking rule applied during the epsilon ramp|src/advtrain.c|s/if \(eps_now < eps\)\n        return 0;/if (0)\n        return 0;/|test_advtrain
+spectre label test keeps every label|src/defend.c|s/\|\| index\[c\] > o->label_anomaly\)/|| 1)/|test_defend
 '
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT

@@ -157,8 +157,10 @@ const char *const advtrain_log_columns[ADVTRAIN_LOG_NCOLS] = {
     "epoch",         "epsilon",           "lr",               "train_loss",
     "train_seconds", "val_clean_accuracy", "val_pgd_accuracy", "val_fgsm_accuracy"};
 
-int advtrain_masking(double fgsm, double pgd)
+int advtrain_masking(float eps_now, float eps, double fgsm, double pgd)
 {
+    if (eps_now < eps)
+        return 0; /* still ramping up */
     return fgsm - pgd > MASKING_GAP + 1e-9; /* the slack as in advtrain_collapse */
 }
 
@@ -256,9 +258,7 @@ static ms_status epoch_end(void *ctx, cnn *m, size_t epoch, double loss, double 
                  "catastrophic overfitting: held-out PGD-%d accuracy fell to %.4f at epoch %zu "
                  "(best %.4f at epoch %zu, which is the kept model)",
                  VAL_PGD_STEPS, rob, epoch + 1, res->best_val_pgd, res->best_epoch);
-    /* while epsilon still ramps up, the model has been trained for a smaller one, and a
-     * large FGSM - PGD gap at the full epsilon is what healthy PGD training shows too */
-    else if (mo->at->eps_now >= (float)mo->o->eps && advtrain_masking(fgsm, rob))
+    else if (advtrain_masking(mo->at->eps_now, (float)mo->o->eps, fgsm, rob))
         snprintf(d, sizeof d,
                  "catastrophic overfitting: at epoch %zu the held-out images resist FGSM "
                  "(%.4f) but not PGD-%d (%.4f): the model has learnt to mask the one-step "

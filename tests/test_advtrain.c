@@ -229,11 +229,14 @@ static int collapse_exact(size_t peak, size_t now, size_t n)
 
 static void test_collapse_rule(void)
 {
-    /* the masking rule: FGSM more than 50 points above PGD */
-    CHECK(advtrain_masking(0.84, 0.009) && advtrain_masking(0.61, 0.10) &&
-              !advtrain_masking(0.60, 0.10) && !advtrain_masking(0.5, 0.0) &&
-              !advtrain_masking(0.3, 0.9),
+    /* the masking rule: FGSM more than 50 points above PGD, once epsilon has ramped up */
+    CHECK(advtrain_masking(0.3f, 0.3f, 0.84, 0.009) && advtrain_masking(0.3f, 0.3f, 0.61, 0.10) &&
+              !advtrain_masking(0.3f, 0.3f, 0.60, 0.10) &&
+              !advtrain_masking(0.3f, 0.3f, 0.5, 0.0) && !advtrain_masking(0.3f, 0.3f, 0.3, 0.9),
           "masking rule boundaries");
+    CHECK(!advtrain_masking(0.15f, 0.3f, 0.79, 0.0) && !advtrain_masking(0.29f, 0.3f, 0.99, 0.0) &&
+              advtrain_masking(0.1f, 0.1f, 0.99, 0.0),
+          "masking rule during the epsilon ramp");
     static const struct {
         double peak, now;
         int fires;
@@ -308,10 +311,10 @@ static cnn *train_monitored(const dataset *ds, const advtrain_opts *o, advtrain_
         if (v > best)
             best = v, argmax = e + 1;
         peak = v > peak ? v : peak;
-        /* the masking rule only once the logged epsilon has reached its value */
-        int ramped = strtod(log.cell[e * log.ncols + 1], NULL) >= (double)(float)o->eps;
-        if (!collapse_epoch && (advtrain_collapse(peak, v) ||
-                                (ramped && advtrain_masking(log_val_fgsm(&log, e), v))))
+        float eps_now = strtof(log.cell[e * log.ncols + 1], NULL); /* the logged epsilon */
+        if (!collapse_epoch &&
+            (advtrain_collapse(peak, v) ||
+             advtrain_masking(eps_now, (float)o->eps, log_val_fgsm(&log, e), v)))
             collapse_epoch = e + 1;
     }
     fprintf(stderr, "; kept epoch %zu\n", res->best_epoch);
