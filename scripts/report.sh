@@ -600,6 +600,11 @@ robust_model_block() {
     fi
     echo
     checks_md "$d"
+    # a note on the checks recorded with the run (a "checks.csv: ..." line of COMMAND)
+    if grep -q '^checks.csv: ' "$d/COMMAND" 2>/dev/null; then
+        sed -n 's/^checks.csv: /Note on these checks (from results\/'"$n"'\/COMMAND): /p' "$d/COMMAND"
+        echo
+    fi
     fp=$R/robustness/fgsm_trained_pgd
     if [ -f "$fp/robustness.csv" ]; then
         awk -v a="$pgd" -v b="$(acc_at "$fp" pgd)" 'BEGIN { if (a != "n/a" && b != "n/a")

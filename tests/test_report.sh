@@ -126,6 +126,8 @@ printf '%s\n' "check,status,detail" 'attack_converged,FAIL,"first 500 images, ep
     > "$G/checks.csv"
 printf '%s\n' "epoch,epsilon,lr,train_loss,train_seconds,val_clean_accuracy,val_pgd_accuracy" \
     "1,0.15,0.0004,0.58,573,0.983,0.007" > "$G/training_log.csv"
+printf '%s\n' "./mnistsec --mode adv_training --adv-method pgd" "source: abc1234" \
+    "checks.csv: the FAIL is understood." > "$G/COMMAND"
 svg "$G/training_accuracy.svg" "curve"
 svg "$G/confusion_adv.svg" "heat"
 # bench.csv with the columns PyTorch's figures are copied into; columns read by name
@@ -187,6 +189,7 @@ check "the float32 finding's figures" has "$MD" "FGSM leaves 25.0% of the images
 check "FGSM-trained: 87.43% under FGSM, 0.01% under PGD-40 (1 of 10000)" \
     has "$MD" "keeps 87.43% under FGSM but 0.01% under PGD-40 at epsilon 0.3 (1 of 10000 images). FGSM overstates its robustness by 87.42 pp."
 check "robust_pgd: the convergence FAIL makes PGD-40 an upper bound" has "$MD" "so 94.89% is an upper bound"
+check "robust_pgd: the note on its checks from COMMAND" has "$MD" "Note on these checks (from results/robust_pgd/COMMAND): the FAIL is understood."
 check "methods table: the PGD row, no every-attack run yet: PGD bounds the worst case" \
     has "$MD" "| pgd (Madry et al. 2018) | robust_pgd | 8 from scratch | n/a | 98.86% | 96.13% | 94.89% (10000) | ≤ 94.89% (no every-attack run; PGD alone bounds it) |"
 check "methods table: TRADES not yet run" has "$MD" "| trades (Zhang et al. 2019) | robust_trades: not yet run | | | | | | |"
