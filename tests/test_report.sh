@@ -306,6 +306,24 @@ check "float32: the share of probability-1.0 images from the file" has "$MD" "In
 check "float32: the image count from the file" has "$MD" "identical weights (the first 10000 test images)"
 check "float32: the not-read-from-results marker is gone" hasnt "$MD" "Not read from results/"
 
+# SPECTRE's label test: a fixture where label 4 stands out and the goals are half met
+check "label test: not yet run, with the command" has "$MD" "--label-anomaly 2 --out results/defended_label"
+L=$R/defended_label
+mkdir -p "$L"
+metrics "$L" before_clean_accuracy 0.98 before_attack_success_rate 1 spectre_recall 0.9 spectre_precision 0.5 \
+    removed_images 180 after_clean_accuracy 0.985 after_attack_success_rate 0.01
+printf '%s\n' "method,class,flagged,true_positives,false_positives,recall,precision,spread,anomaly_index" \
+    "spectre,0,0,0,0,1,1,1.2,-0.5" "spectre,4,180,90,90,0.9,0.5,9.5,40.25" "spectre,7,0,0,0,1,1,1.6,2.5" \
+    "spectre,all,180,90,90,0.9,0.5,," > "$L/detection.csv"
+printf '%s\n' "./mnistsec --mode poisoned --defend spectre --label-anomaly 3" "source: abc1234" > "$L/COMMAND"
+write
+check "label test: the per-label row, columns in place" has "$MD" "| 4 | 9.500 | 40.2 | 180 | 90 | 90 |"
+check "label test: the most and next outlying labels" has "$MD" "The most outlying label is 4 (anomaly index 40.2); the next is 7 (2.5)."
+check "label test: the command from COMMAND" has "$MD" "(\`./mnistsec --mode poisoned --defend spectre --label-anomaly 3\`)"
+check "label test: recall goal not met" has "$MD" "- recall ≥ 95%: 90.00%, **not met**;"
+check "label test: attack-success goal met" has "$MD" "- attack success after retraining ≤ 2%: 1.00%, met;"
+check "label test: clean-accuracy goal not met" has "$MD" "- clean accuracy after retraining ≥ 98.6%: 98.50%, **not met**."
+
 # ---- the new blocks, present -----------------------------------------------------------
 
 # robust_pgd_all: the PGD-trained model under every attack at eps 0.3 on 10000 images
