@@ -135,7 +135,8 @@ robustness: all
 
 # Seed-to-seed variation on full MNIST: mnistsec once per seed of SEEDS
 # (results/seeds/), PyTorch once per seed of TORCH_SEEDS (results/torch_reference.csv,
-# needs Debian's python3-torch); make report then compares them.
+# keeping its rows of other seeds; needs Debian's python3-torch); make report then
+# compares them.
 SEEDS ?= 1 2 3 4 5 6 7 8 9 10
 TORCH_SEEDS ?= 0 1 2 3 4 5 6 7 8 9
 TORCH_THREADS ?= 1

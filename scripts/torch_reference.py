@@ -9,7 +9,8 @@ the cross-entropy in float32, as the published script and PyTorch's default do
 mnistsec takes it (fgsm_accuracy_f64): in float32 the true-class probability of a
 confidently classified image rounds to exactly 1.0 and its (p_y - 1) gradient term
 vanishes. One CSV row per seed; its last column, revision, is the source revision
-(scripts/source_rev.sh), as in the benchmark CSVs.
+(scripts/source_rev.sh), as in the benchmark CSVs. Rows of an existing OUT_CSV for other
+seeds are kept, so the seeds can be run in several calls.
 
 usage: torch_reference.py MNIST_DIR OUT_CSV SEED [SEED...]
 Needs python3 with torch and numpy (Debian: python3-torch); mnistsec itself does not.
@@ -63,14 +64,39 @@ def source_revision():
     return rev if rev and not any(c in rev for c in ',"\r\n') else "unknown"
 
 
-def write_rows(out, rows):
-    """The CSV, replaced atomically."""
+HEADER = ("seed,clean_accuracy,clean_loss,fgsm_accuracy,fgsm_accuracy_f64,"
+          "fgsm_accuracy_first640,train_seconds,revision")
+
+
+def kept_rows(out, seeds):
+    """The lines of an existing CSV at out with this header, for seeds not run now: a
+    later call with other seeds adds to the file instead of replacing it. A file with
+    another header is replaced whole."""
+    try:
+        with open(out) as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return {}
+    if not lines or lines[0] != HEADER:
+        return {}
+    kept = {}
+    for line in lines[1:]:
+        seed = line.split(",", 1)[0]
+        if seed.lstrip("-").isdigit() and int(seed) not in seeds:
+            kept[int(seed)] = line
+    return kept
+
+
+def write_rows(out, rows, kept):
+    """The CSV (kept lines and this run's rows, by seed), replaced atomically."""
+    lines = dict(kept)
+    for r in rows:
+        lines[r[0]] = "%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.1f,%s" % r
     tmp = out + ".tmp"
     with open(tmp, "w") as f:
-        f.write("seed,clean_accuracy,clean_loss,fgsm_accuracy,fgsm_accuracy_f64,"
-                "fgsm_accuracy_first640,train_seconds,revision\n")
-        for r in rows:
-            f.write("%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.1f,%s\n" % r)
+        f.write(HEADER + "\n")
+        for seed in sorted(lines):
+            f.write(lines[seed] + "\n")
     os.replace(tmp, out)
 
 
@@ -99,6 +125,7 @@ def main():
     xte = torch.tensor(read_idx(find(d, "t10k-images-idx3-ubyte")), dtype=torch.float32).div_(255).unsqueeze(1)
     yte = torch.tensor(read_idx(find(d, "t10k-labels-idx1-ubyte")).astype(np.int64))
     rev = source_revision()
+    kept = kept_rows(out, set(seeds))
     rows = []
     for seed in seeds:
         torch.manual_seed(seed)
@@ -125,7 +152,7 @@ def main():
         print(f"seed {seed}: clean {acc:.4f} loss {loss:.4f} fgsm {rows[-1][3]:.4f} "
               f"fgsm_f64 {rows[-1][4]:.4f} fgsm640 {rows[-1][5]:.4f} train {train_s:.0f} s",
               file=sys.stderr)
-        write_rows(out, rows)  # after every seed: a long run that stops keeps its seeds
+        write_rows(out, rows, kept)  # after every seed: a run that stops keeps its seeds
 
 
 if __name__ == "__main__":
