@@ -1,8 +1,9 @@
 /* attack.h - evasion attacks in L-infinity pixel space, one interface for all.
  *
- * A model is seen only through attack_model: the logits of a batch, and the input
- * gradient of any function of the last logits. Pixels are in [0,1]; epsilon is an
- * L-infinity radius in that space.
+ * A model is seen only through attack_model: the logits of a batch, the input gradient
+ * of any function of the last logits, and optionally the logits of images that differ
+ * from cached ones only inside a square (for the Square Attack). Pixels are in [0,1];
+ * epsilon is an L-infinity radius in that space.
  *
  * Every attack is a row of the attack table (attack.c) and one file (attack_*.c):
  *
@@ -31,6 +32,27 @@
 
 /* ---- the model as an attack target ------------------------------------------------ */
 
+/* Optional, for query attacks: the logits of candidates that differ from a cached base
+ * image only inside a square, at a fraction of a forward's cost (images single-channel
+ * and square, dim = side * side). A run holds one base per slot; results agree with
+ * forward up to float rounding and do not depend on the other images of a call. */
+typedef struct {
+    /* Opens a run of cap slots (allocating its caches) into *run. */
+    ms_status (*open)(void *self, size_t cap, void **run, ms_err *err);
+    /* Makes x (n, dim) the bases of slots 0..n-1; their logits (n, classes), valid
+     * until the next call on the run. */
+    const float *(*set)(void *run, const float *x, size_t n);
+    /* Logits (n, classes) of candidates x (n, dim), valid until the next call:
+     * candidate k equals the base of slot[k] outside the side x side square at row
+     * rc[2k], column rc[2k + 1] (inside the image). */
+    const float *(*forward)(void *run, const float *x, const uint32_t *slot,
+                            const uint32_t *rc, size_t side, size_t n);
+    /* Candidates ks[0..count) of the last forward (one per slot at most) become the
+     * bases of their slots. */
+    void (*accept)(void *run, const uint32_t *ks, size_t count);
+    void (*close)(void *run);
+} attack_patch_ops;
+
 typedef struct {
     void *self;
     size_t dim;       /* input size per example */
@@ -41,9 +63,11 @@ typedef struct {
     /* dx (n, dim) = sum_i dlogits_i . d z_i / d x of the last forward (parameters
      * unchanged). dlogits: (n, classes). */
     void (*backward)(void *self, const float *dlogits, float *dx);
+    const attack_patch_ops *patch; /* NULL: the model has no incremental forward */
 } attack_model;
 
-/* The CNN as an attack target (its parameters are not changed). */
+/* The CNN as an attack target (its parameters are not changed), with an incremental
+ * forward (cnn_patch.h). */
 attack_model cnn_attack_model(cnn *m);
 
 /* ---- losses ------------------------------------------------------------------------ */
@@ -63,6 +87,13 @@ typedef enum {
 void attack_loss_grad(const attack_model *am, const float *x, const uint8_t *y,
                       const uint8_t *target, size_t n, attack_loss kind, size_t scale,
                       float *loss, uint8_t *correct, float *dx, float *dz);
+
+/* attack_loss_grad without the forward and the backward: losses (may be NULL) and
+ * correct flags (may be NULL) of given logits z (n, classes), or dL/dz (n, classes)
+ * into dz if non-NULL. */
+void attack_loss_logits(const float *z, size_t classes, const uint8_t *y,
+                        const uint8_t *target, size_t n, attack_loss kind, size_t scale,
+                        float *loss, uint8_t *correct, float *dz);
 
 /* ---- the projected step ---------------------------------------------------------- */
 

@@ -13,6 +13,7 @@
 
 #include "checked.h"
 #include "clock.h"
+#include "cnn_patch.h"
 #include "layers.h"
 
 /* ---- the CNN as a target -------------------------------------------------------- */
@@ -27,6 +28,41 @@ static void cnn_target_backward(void *self, const float *dlogits, float *dx)
     cnn_backward(self, dlogits, dx, 0);
 }
 
+static ms_status cnn_target_patch_open(void *self, size_t cap, void **run, ms_err *err)
+{
+    cnn_patch *cp = NULL;
+    ms_status s = cnn_patch_open(&cp, self, cap, err);
+    *run = cp;
+    return s;
+}
+
+static const float *cnn_target_patch_set(void *run, const float *x, size_t n)
+{
+    return cnn_patch_set(run, x, n);
+}
+
+static const float *cnn_target_patch_forward(void *run, const float *x, const uint32_t *slot,
+                                             const uint32_t *rc, size_t side, size_t n)
+{
+    return cnn_patch_forward(run, x, slot, rc, side, n);
+}
+
+static void cnn_target_patch_accept(void *run, const uint32_t *ks, size_t count)
+{
+    cnn_patch_accept(run, ks, count);
+}
+
+static void cnn_target_patch_close(void *run)
+{
+    cnn_patch_close(run);
+}
+
+static const attack_patch_ops cnn_patch_ops = {.open = cnn_target_patch_open,
+                                               .set = cnn_target_patch_set,
+                                               .forward = cnn_target_patch_forward,
+                                               .accept = cnn_target_patch_accept,
+                                               .close = cnn_target_patch_close};
+
 attack_model cnn_attack_model(cnn *m)
 {
     attack_model am = {.self = m,
@@ -34,7 +70,8 @@ attack_model cnn_attack_model(cnn *m)
                        .classes = CNN_CLASSES,
                        .max_batch = m->max_batch,
                        .forward = cnn_target_forward,
-                       .backward = cnn_target_backward};
+                       .backward = cnn_target_backward,
+                       .patch = &cnn_patch_ops};
     return am;
 }
 
@@ -110,14 +147,12 @@ static double loss_one(const float *z, size_t k, size_t y, size_t tgt, attack_lo
     return -a / d;
 }
 
-void attack_loss_grad(const attack_model *am, const float *x, const uint8_t *y,
-                      const uint8_t *target, size_t n, attack_loss kind, size_t scale,
-                      float *loss, uint8_t *correct, float *dx, float *dz)
+void attack_loss_logits(const float *z, size_t k, const uint8_t *y, const uint8_t *target,
+                        size_t n, attack_loss kind, size_t scale, float *loss,
+                        uint8_t *correct, float *dz)
 {
-    const size_t k = am->classes;
     if (k < 2 && kind != ATTACK_LOSS_CE) /* margins need a second class */
         kind = ATTACK_LOSS_CE;
-    const float *z = am->forward(am->self, x, n); /* (n, K) */
     if (correct)
         for (size_t i = 0; i < n; i++) {
             const float *zi = z + i * k;
@@ -128,17 +163,26 @@ void attack_loss_grad(const attack_model *am, const float *x, const uint8_t *y,
             correct[i] = best == (size_t)y[i];
         }
     if (kind == ATTACK_LOSS_CE) {
-        if (loss || dx)
-            (void)softmax_xent_each(dx ? dz : NULL, loss, z, y, n, k, scale ? scale : 1);
+        if (loss || dz)
+            (void)softmax_xent_each(dz, loss, z, y, n, k, scale ? scale : 1);
     } else {
         const double inv = 1.0 / (double)(scale ? scale : 1);
         for (size_t i = 0; i < n; i++) {
             double l = loss_one(z + i * k, k, y[i], target ? target[i] : 0, kind, inv,
-                                dx ? dz + i * k : NULL);
+                                dz ? dz + i * k : NULL);
             if (loss)
                 loss[i] = (float)l;
         }
     }
+}
+
+void attack_loss_grad(const attack_model *am, const float *x, const uint8_t *y,
+                      const uint8_t *target, size_t n, attack_loss kind, size_t scale,
+                      float *loss, uint8_t *correct, float *dx, float *dz)
+{
+    const float *z = am->forward(am->self, x, n); /* (n, K) */
+    attack_loss_logits(z, am->classes, y, target, n, kind, scale, loss, correct,
+                       dx ? dz : NULL);
     if (dx)
         am->backward(am->self, dz, dx);
 }

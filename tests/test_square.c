@@ -2,7 +2,9 @@
  * hand-built linear models and on the CNN (invariants, eps = 0, no backward ever, the
  * query budget, the square-size schedule and the stripe start, a budget that grows
  * never weakens the result, batch/thread independence, determinism, a model that
- * masks its gradients), and the transfer attack (equal to PGD with the model as its
+ * masks its gradients), the CNN's incremental forward (logits equal to a forward
+ * pass's to rounding, for squares of every size and place, and the attack with and
+ * without it agreeing), and the transfer attack (equal to PGD with the model as its
  * own surrogate, scored on the model under test, refused without a surrogate).
  *
  * Legend: n examples, D pixels per example, K classes.
@@ -13,6 +15,7 @@
 
 #include "attack.h"
 #include "cnn.h"
+#include "cnn_patch.h"
 #include "rng.h"
 #include "test.h"
 
@@ -648,6 +651,141 @@ static void test_cnn_batch_threads_determinism(void)
     cnn_destroy(m2);
 }
 
+/* ---- the CNN's incremental forward (cnn_patch.h) ----------------------------------- */
+
+/* |z - ref| <= 1e-4 (1 + max |ref|) + 1e-4 |ref| for each logit of n images. */
+static size_t logits_off(const float *z, const float *ref, size_t n, double *worst)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double scale = 0.0;
+        for (size_t k = 0; k < CNN_CLASSES; k++)
+            scale = fmax(scale, fabs((double)ref[i * CNN_CLASSES + k]));
+        for (size_t k = 0; k < CNN_CLASSES; k++) {
+            double a = z[i * CNN_CLASSES + k], r = ref[i * CNN_CLASSES + k];
+            *worst = fmax(*worst, fabs(a - r) / (1.0 + scale));
+            bad += !close_enough(a, r, 1e-4 * (1.0 + scale), 1e-4);
+        }
+    }
+    return bad;
+}
+
+/* Random bases (half of them mostly zero, as digits are), then one round of squares
+ * of each side 1..28 (four at the corners, four anywhere, filled with random pixels
+ * and zeros): the incremental logits equal a forward pass of the candidates to float
+ * rounding. Half of each round's candidates are accepted, so later rounds start from
+ * bases the accepts made. */
+static void test_patch_logits_match_forward(void)
+{
+    enum { N = 8, D = CNN_PIXELS, S = CNN_SIDE };
+    cnn *m = make_cnn(N, 2, 71);
+    float *base = malloc(N * D * sizeof(float)), *cand = malloc(N * D * sizeof(float));
+    float z[N * CNN_CLASSES];
+    uint32_t slot[N], rc[2 * N], ks[N];
+    rng_t r;
+    rng_init(&r, 72, 5);
+    for (size_t i = 0; i < N * D; i++)
+        base[i] = (i / D) % 2 == 0 || rng_below(&r, 5) == 0 ? rng_uniform(&r) : 0.0f;
+    cnn_patch *cp = NULL;
+    ms_err err;
+    CHECK(cnn_patch_open(&cp, m, N, &err) == MS_OK, "%s", err.msg);
+    if (!cp) {
+        cnn_destroy(m);
+        free(base), free(cand);
+        return;
+    }
+    double worst = 0.0;
+    memcpy(z, cnn_patch_set(cp, base, N), sizeof z);
+    size_t bad = logits_off(z, cnn_forward(m, base, N), N, &worst);
+    CHECK(bad == 0, "%zu logits of the bases differ from a forward", bad);
+    bad = 0;
+    for (size_t h = 1; h <= S; h++) {
+        const size_t span = S - h + 1;
+        for (size_t k = 0; k < N; k++) {
+            /* slots in another order every round */
+            slot[k] = (uint32_t)((k * 3 + h) % N);
+            size_t r0 = rng_below(&r, (uint32_t)span), c0 = rng_below(&r, (uint32_t)span);
+            if (k < 4) { /* the corners */
+                r0 = k & 1 ? span - 1 : 0;
+                c0 = k & 2 ? span - 1 : 0;
+            }
+            rc[2 * k] = (uint32_t)r0, rc[2 * k + 1] = (uint32_t)c0;
+            float *c = cand + k * D;
+            memcpy(c, base + slot[k] * D, D * sizeof *c);
+            for (size_t row = r0; row < r0 + h; row++)
+                for (size_t col = c0; col < c0 + h; col++)
+                    c[row * S + col] = rng_below(&r, 3) == 0 ? 0.0f : rng_uniform(&r);
+        }
+        memcpy(z, cnn_patch_forward(cp, cand, slot, rc, h, N), sizeof z);
+        bad += logits_off(z, cnn_forward(m, cand, N), N, &worst);
+        size_t na = 0;
+        for (size_t k = h % 2; k < N; k += 2) {
+            ks[na++] = (uint32_t)k;
+            memcpy(base + slot[k] * D, cand + k * D, D * sizeof(float));
+        }
+        cnn_patch_accept(cp, ks, na);
+    }
+    CHECK(bad == 0, "%zu logits of candidates differ from a forward", bad);
+    fprintf(stderr, "  %d squares of sides 1..%d: worst |z - forward| / (1 + max |z|) %.2g\n",
+            N * S, S, worst);
+    cnn_patch_close(cp);
+    free(base), free(cand);
+    cnn_destroy(m);
+}
+
+/* A run too large to size is refused with a status, nothing allocated. */
+static void test_patch_refuses_overflow(void)
+{
+    cnn *m = make_cnn(1, 1, 73);
+    static char junk;
+    cnn_patch *cp = (cnn_patch *)(void *)&junk; /* not NULL: must be cleared */
+    ms_err err;
+    err.msg[0] = 0;
+    CHECK(cnn_patch_open(&cp, m, SIZE_MAX / 64, &err) == MS_EINTERNAL, "status");
+    CHECK(cp == NULL && err.msg[0] != 0, "run %p, message '%s'", (void *)cp, err.msg);
+    cnn_destroy(m);
+}
+
+/* The Square Attack with the incremental forward and with full forward passes (the
+ * same model without am.patch): margins differ by rounding only, so the two agree on
+ * almost every example. */
+static void test_square_patch_same_as_forward(void)
+{
+    enum { N = 160, D = CNN_PIXELS };
+    cnn *m = make_cnn(N, 2, 81);
+    attack_model inc = cnn_attack_model(m), full = inc;
+    full.patch = NULL;
+    float *x = malloc(N * D * sizeof(float)), *xi = malloc(N * D * sizeof(float));
+    float *xf = malloc(N * D * sizeof(float));
+    uint8_t y[N], ci[N], cf[N];
+    uint32_t ids[N];
+    float li[N], lf[N];
+    cnn_problem(m, x, y, ids, N, 82);
+    attack_ws ws = make_ws(N, D);
+    attack_params p = attack_params_default(0.06f, 83);
+    p.queries = 60;
+    attack_batch b = {.x = x, .y = y, .ids = ids, .n = N};
+    attack_out oi = {.x_adv = xi, .loss = li, .correct = ci};
+    attack_out of = {.x_adv = xf, .loss = lf, .correct = cf};
+    ms_err err;
+    CHECK(attack_square(&inc, &b, &p, &ws, &oi, &err) == MS_OK, "%s", err.msg);
+    CHECK(attack_square(&full, &b, &p, &ws, &of, &err) == MS_OK, "%s", err.msg);
+    size_t ni = count_correct(ci, N), nf = count_correct(cf, N), same = 0;
+    for (size_t i = 0; i < N; i++)
+        same += memcmp(xi + i * D, xf + i * D, D * sizeof(float)) == 0;
+    fprintf(stderr,
+            "  CNN (untrained), eps 0.06, 60 queries: %zu (incremental) and %zu (forward) of "
+            "%d still correct, %zu identical results\n",
+            ni, nf, N, same);
+    CHECK(ni + 1 >= nf && nf + 1 >= ni, "accuracies differ by more than one image");
+    CHECK(ni > 0 && ni < N, "%zu of %d correct: the test does not tell", ni, N);
+    CHECK(same + N / 20 >= N, "only %zu of %d results identical", same, N);
+    CHECK(invariant_violations(x, xi, N * D, p.eps) == 0, "invariants violated");
+    free(x), free(xi), free(xf);
+    attack_ws_free(&ws);
+    cnn_destroy(m);
+}
+
 /* ---- transfer ---------------------------------------------------------------------- */
 
 /* The model as its own surrogate: the images are PGD's, scored on the same model. */
@@ -770,6 +908,9 @@ int main(void)
     RUN(test_restarts_never_weaker);
     RUN(test_cnn_invariants);
     RUN(test_cnn_batch_threads_determinism);
+    RUN(test_patch_logits_match_forward);
+    RUN(test_patch_refuses_overflow);
+    RUN(test_square_patch_same_as_forward);
     RUN(test_transfer_self_is_pgd);
     RUN(test_transfer_other_surrogate);
     RUN(test_transfer_needs_surrogate);
