@@ -13,14 +13,16 @@
  *        grown by one; zero outside the image (conv2's padding)
  *   a2 (R, C, C2) channels last: conv2 + ReLU at the R = 2 (pr1 - pr0 + 1) rows and
  *        C = 2 (pc1 - pc0 + 1) columns of the windows
- *   p  the 2x2 maxima, written at their places in the model's pooled layout (C2, P, P)
+ *   p  the 2x2 maxima, channels last too: (P, P, C2), entry (pr, pc, c) at
+ *        (pr P + pc) C2 + c (the model's own pooled layout is (C2, P, P))
  *
  * Channels last makes the inner loops run over the output channels with contiguous
  * weights (conv weights stored (tap, in, out)), which compilers vectorise.
  *
- * fc1: the run keeps W_fc1 transposed (J, H), so each changed pooled entry adds one
- * contiguous row: u_new = u + sum_j (p_new[j] - p[j]) Wt[j], j ascending, entries that
- * did not change skipped. On accept u is recomputed as b + sum_j p[j] Wt[j] over the
+ * fc1: the run keeps W_fc1 transposed into the same order, Wt (P, P, C2, H), so each
+ * changed pooled entry adds one contiguous row, and the rows of one window lie
+ * together: u_new = u + sum_j (p_new[j] - p[j]) Wt[j], j ascending, entries that did
+ * not change skipped. On accept u is recomputed as b + sum_j p[j] Wt[j] over the
  * non-zero p[j] (p is a ReLU output, mostly zero).
  *
  * Threads: the images of a call are dealt to a fixed number of tasks (image k to task
@@ -61,8 +63,8 @@ struct cnn_patch {
     size_t cap, tasks;
     float *w1t;     /* (9, C1) conv1 weights, tap-major */
     float *w2t;     /* (9, C1, C2) conv2 weights: w2t[tap][ci][co] = w[co][ci][tap] */
-    float *wfc1t;   /* (J, H) fc1 weights transposed */
-    float *p;       /* (cap, J) pooled vector of each slot's base */
+    float *wfc1t;   /* (P, P, C2, H) fc1 weights transposed, rows in p's order */
+    float *p;       /* (cap, P, P, C2) pooled vector of each slot's base */
     float *u;       /* (cap, H) fc1 pre-activation of each base */
     float *pn;      /* (cap, J) candidates' pooled vectors (their windows only) */
     float *z;       /* (cap, K) logits of the last call */
@@ -129,8 +131,8 @@ static void conv2_pixel(const cnn_patch *cp, const float *in, size_t a1_row, flo
         out[o] = acc[o] > 0.0f ? acc[o] : 0.0f;
 }
 
-/* The pooled entries of the windows w of image x (S, S) into pn (J, the model's
- * layout; other entries untouched). scratch: TASK_FLOATS. */
+/* The pooled entries of the windows w of image x (S, S) into pn (P, P, C2; other
+ * entries untouched). scratch: TASK_FLOATS. */
 static void pool_windows(const cnn_patch *cp, const float *x, win_range w, float *pn,
                          float *scratch)
 {
@@ -157,11 +159,12 @@ static void pool_windows(const cnn_patch *cp, const float *x, win_range w, float
         for (size_t pc = w.pc0; pc <= w.pc1; pc++) {
             const float *t = a2 + ((2 * (pr - w.pr0)) * cols + 2 * (pc - w.pc0)) * C2;
             const float *q[4] = {t, t + C2, t + cols * C2, t + cols * C2 + C2};
+            float *out = pn + (pr * P + pc) * C2;
             for (size_t o = 0; o < C2; o++) {
                 float v = q[0][o];
                 for (size_t e = 1; e < 4; e++)
                     v = q[e][o] > v ? q[e][o] : v;
-                pn[o * P * P + pr * P + pc] = v;
+                out[o] = v;
             }
         }
 }
@@ -180,22 +183,20 @@ static void fc1_full(const cnn_patch *cp, const float *p, float *u)
     }
 }
 
-/* u (H) += sum_j (pn[j] - p[j]) Wt[j] over the entries j of the windows w (channel,
- * row, column ascending) that changed. */
+/* u (H) += sum_j (pn[j] - p[j]) Wt[j] over the entries j of the windows w (j
+ * ascending) that changed. */
 static void fc1_delta(const cnn_patch *cp, const float *p, const float *pn, win_range w,
                       float *u)
 {
-    for (size_t o = 0; o < C2; o++)
-        for (size_t pr = w.pr0; pr <= w.pr1; pr++)
-            for (size_t pc = w.pc0; pc <= w.pc1; pc++) {
-                const size_t j = o * P * P + pr * P + pc;
-                const float d = pn[j] - p[j];
-                if (d == 0.0f)
-                    continue;
-                const float *wt = cp->wfc1t + j * H;
-                for (size_t h = 0; h < H; h++)
-                    u[h] += d * wt[h];
-            }
+    for (size_t pr = w.pr0; pr <= w.pr1; pr++)
+        for (size_t j = (pr * P + w.pc0) * C2; j < (pr * P + w.pc1 + 1) * C2; j++) {
+            const float d = pn[j] - p[j];
+            if (d == 0.0f)
+                continue;
+            const float *wt = cp->wfc1t + j * H;
+            for (size_t h = 0; h < H; h++)
+                u[h] += d * wt[h];
+        }
 }
 
 /* z (K) = W_fc2 relu(u) + b_fc2 */
@@ -252,11 +253,10 @@ static void job_item(const patch_job *jb, size_t k, float *scratch)
         const win_range w = cp->win[c];
         float *p = cp->p + s * J;
         const float *pn = cp->pn + c * J;
-        for (size_t o = 0; o < C2; o++)
-            for (size_t pr = w.pr0; pr <= w.pr1; pr++) {
-                const size_t at = o * P * P + pr * P + w.pc0;
-                memcpy(p + at, pn + at, (w.pc1 - w.pc0 + 1) * sizeof *p);
-            }
+        for (size_t pr = w.pr0; pr <= w.pr1; pr++) {
+            const size_t at = (pr * P + w.pc0) * C2;
+            memcpy(p + at, pn + at, (w.pc1 - w.pc0 + 1) * C2 * sizeof *p);
+        }
         fc1_full(cp, p, cp->u + s * H);
     }
 }
@@ -313,8 +313,8 @@ ms_status cnn_patch_open(cnn_patch **out, cnn *m, size_t cap, ms_err *err)
     cp->win = (win_range *)(void *)q;
     cp->cslot = (uint32_t *)(void *)(cp->win + cap);
 
-    /* conv1 (C1, 1, 3, 3) -> (9, C1); conv2 (C2, C1, 3, 3) -> (9, C1, C2); fc1 (H, J)
-     * -> (J, H) */
+    /* conv1 (C1, 1, 3, 3) -> (9, C1); conv2 (C2, C1, 3, 3) -> (9, C1, C2); fc1 (H, C2,
+     * P, P) -> (P, P, C2, H) */
     for (size_t k = 0; k < C1; k++)
         for (size_t tap = 0; tap < 9; tap++)
             cp->w1t[tap * C1 + k] = m->conv1_w[k * 9 + tap];
@@ -323,8 +323,9 @@ ms_status cnn_patch_open(cnn_patch **out, cnn *m, size_t cap, ms_err *err)
             for (size_t tap = 0; tap < 9; tap++)
                 cp->w2t[(tap * C1 + ci) * C2 + o] = m->conv2_w[(o * C1 + ci) * 9 + tap];
     for (size_t h = 0; h < H; h++)
-        for (size_t j = 0; j < J; j++)
-            cp->wfc1t[j * H + h] = m->fc1_w[h * J + j];
+        for (size_t o = 0; o < C2; o++)
+            for (size_t pix = 0; pix < P * P; pix++)
+                cp->wfc1t[(pix * C2 + o) * H + h] = m->fc1_w[h * J + o * P * P + pix];
     *out = cp;
     return MS_OK;
 }
