@@ -8,9 +8,10 @@
  * multiply-adds instead of 16 M for a forward pass.
  *
  * A patch run holds, per slot (one base image each): the pooled vector p (12544) and
- * fc1's pre-activation u = W_fc1 p + b_fc1 (128). conv1 and conv2 are recomputed over
- * whole pool windows, so no conv activation is cached. Logits agree with cnn_forward
- * up to float rounding (the kernels sum in another order, conv2 by Winograd).
+ * fc1's pre-activation u = W_fc1 p + b_fc1 (128, in double). conv1 and conv2 are
+ * recomputed over whole pool windows, so no conv activation is cached. Logits agree
+ * with cnn_forward up to float rounding (the kernels sum in another order, conv2 by
+ * Winograd).
  *
  * Every image is computed by one task in a fixed order, so results are bit-identical
  * whatever the thread count and whatever the other images of the call.
@@ -45,8 +46,9 @@ const float *cnn_patch_forward(cnn_patch *cp, const float *x, const uint32_t *sl
                                const uint32_t *rc, size_t side, size_t n);
 
 /* Candidates ks[0..count) of the last cnn_patch_forward become the bases of their
- * slots (at most one candidate per slot); fc1's pre-activation is recomputed in full
- * from the new pooled vector, so rounding does not accumulate over accepts. */
+ * slots (at most one candidate per slot). fc1's pre-activation is moved by the change
+ * of the pooled vector summed in double, so float rounding does not accumulate over
+ * accepts. */
 void cnn_patch_accept(cnn_patch *cp, const uint32_t *ks, size_t count);
 
 #endif

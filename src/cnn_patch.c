@@ -22,8 +22,12 @@
  * fc1: the run keeps W_fc1 transposed into the same order, Wt (P, P, C2, H), so each
  * changed pooled entry adds one contiguous row, and the rows of one window lie
  * together: u_new = u + sum_j (p_new[j] - p[j]) Wt[j], j ascending, entries that did
- * not change skipped. On accept u is recomputed as b + sum_j p[j] Wt[j] over the
- * non-zero p[j] (p is a ReLU output, mostly zero).
+ * not change skipped. A base's u is kept in double, ud = b + sum_j p[j] Wt[j] when it
+ * is set, then moved by the same sum in double on every accept; u is ud rounded to
+ * float. So an accept costs a candidate's fc1 work (a recomputation from the whole
+ * pooled vector would read most of the 6.4 MB of Wt), and the rounding of the float
+ * sums does not accumulate over accepts: ud drifts from b + W_fc1 p by double
+ * rounding only, still far below float precision after a million accepts.
  *
  * Threads: the images of a call are dealt to a fixed number of tasks (image k to task
  * k mod tasks); each task has its own scratch, and every image is computed in the same
@@ -65,7 +69,8 @@ struct cnn_patch {
     float *w2t;     /* (9, C1, C2) conv2 weights: w2t[tap][ci][co] = w[co][ci][tap] */
     float *wfc1t;   /* (P, P, C2, H) fc1 weights transposed, rows in p's order */
     float *p;       /* (cap, P, P, C2) pooled vector of each slot's base */
-    float *u;       /* (cap, H) fc1 pre-activation of each base */
+    double *ud;     /* (cap, H) fc1 pre-activation of each base, in double */
+    float *u;       /* (cap, H) the same rounded to float */
     float *pn;      /* (cap, J) candidates' pooled vectors (their windows only) */
     float *z;       /* (cap, K) logits of the last call */
     float *scratch; /* (tasks, TASK_FLOATS) */
@@ -169,18 +174,43 @@ static void pool_windows(const cnn_patch *cp, const float *x, win_range w, float
         }
 }
 
-/* u (H) = b_fc1 + sum_j p[j] Wt[j] over the non-zero p[j], j ascending. */
-static void fc1_full(const cnn_patch *cp, const float *p, float *u)
+/* ud (H) = b_fc1 + sum_j p[j] Wt[j] in double over the non-zero p[j], j ascending. */
+static void fc1_full(const cnn_patch *cp, const float *p, double *ud)
 {
-    memcpy(u, cp->m->fc1_b, H * sizeof *u);
+    for (size_t o = 0; o < H; o++)
+        ud[o] = cp->m->fc1_b[o];
     for (size_t j = 0; j < J; j++) {
-        const float v = p[j];
-        if (v == 0.0f)
+        const double v = p[j];
+        if (v == 0.0)
             continue;
         const float *wt = cp->wfc1t + j * H;
         for (size_t o = 0; o < H; o++)
-            u[o] += v * wt[o];
+            ud[o] += v * (double)wt[o];
     }
+}
+
+/* ud (H) += sum_j (pn[j] - p[j]) Wt[j] in double over the entries j of the windows w
+ * (j ascending) that changed: fc1_full's sum up to double rounding, so the float
+ * rounding of candidates' sums never accumulates over accepts. */
+static void fc1_accept(const cnn_patch *cp, const float *p, const float *pn, win_range w,
+                       double *ud)
+{
+    for (size_t pr = w.pr0; pr <= w.pr1; pr++)
+        for (size_t j = (pr * P + w.pc0) * C2; j < (pr * P + w.pc1 + 1) * C2; j++) {
+            const double d = (double)pn[j] - (double)p[j];
+            if (d == 0.0)
+                continue;
+            const float *wt = cp->wfc1t + j * H;
+            for (size_t h = 0; h < H; h++)
+                ud[h] += d * (double)wt[h];
+        }
+}
+
+/* u (H) = ud rounded to float */
+static void to_float(const double *ud, float *u)
+{
+    for (size_t o = 0; o < H; o++)
+        u[o] = (float)ud[o];
 }
 
 /* u (H) += sum_j (pn[j] - p[j]) Wt[j] over the entries j of the windows w (j
@@ -235,7 +265,8 @@ static void job_item(const patch_job *jb, size_t k, float *scratch)
     if (jb->kind == JOB_SET) {
         float *p = cp->p + k * J, *u = cp->u + k * H;
         pool_windows(cp, jb->x + k * S * S, all_windows, p, scratch);
-        fc1_full(cp, p, u);
+        fc1_full(cp, p, cp->ud + k * H);
+        to_float(cp->ud + k * H, u);
         logits(cp, u, cp->z + k * K);
     } else if (jb->kind == JOB_FORWARD) {
         const size_t s = jb->slot[k];
@@ -253,11 +284,12 @@ static void job_item(const patch_job *jb, size_t k, float *scratch)
         const win_range w = cp->win[c];
         float *p = cp->p + s * J;
         const float *pn = cp->pn + c * J;
+        fc1_accept(cp, p, pn, w, cp->ud + s * H);
+        to_float(cp->ud + s * H, cp->u + s * H);
         for (size_t pr = w.pr0; pr <= w.pr1; pr++) {
             const size_t at = (pr * P + w.pc0) * C2;
             memcpy(p + at, pn + at, (w.pc1 - w.pc0 + 1) * C2 * sizeof *p);
         }
-        fc1_full(cp, p, cp->u + s * H);
     }
 }
 
@@ -282,11 +314,11 @@ ms_status cnn_patch_open(cnn_patch **out, cnn *m, size_t cap, ms_err *err)
     *out = NULL;
     threadpool *pool = kctx_pool(m->k);
     const size_t tasks = TASKS_PER_THREAD * threadpool_size(pool);
-    /* floats: w1t, w2t, wfc1t, then per slot p, u, pn, z, then the task scratch (each
-     * part a multiple of 16 floats, so every part stays 64-byte aligned); then win and
-     * cslot per slot */
+    /* floats: w1t, w2t, wfc1t, then per slot p, ud (2 H floats), u, pn, z, then the
+     * task scratch (each part a multiple of 16 floats, so every part stays 64-byte
+     * aligned); then win and cslot per slot */
     const size_t fixed = 9 * C1 + 9 * C1 * C2 + (size_t)J * H; /* multiples of 16 */
-    const size_t per_slot = 2 * (size_t)J + H + 16;            /* z padded to 16 */
+    const size_t per_slot = 2 * (size_t)J + 3 * H + 16; /* ud as 2 H, z padded to 16 */
     size_t floats, t, bytes, tail;
     if (cap == 0 || !size_mul(&floats, cap, per_slot) || !size_add(&floats, floats, fixed) ||
         !size_mul(&t, tasks, TASK_FLOATS) || !size_add(&floats, floats, t) ||
@@ -306,6 +338,7 @@ ms_status cnn_patch_open(cnn_patch **out, cnn *m, size_t cap, ms_err *err)
     cp->w2t = q, q += 9 * C1 * C2;
     cp->wfc1t = q, q += (size_t)J * H;
     cp->p = q, q += cap * J;
+    cp->ud = (double *)(void *)q, q += cap * 2 * H;
     cp->u = q, q += cap * H;
     cp->pn = q, q += cap * J;
     cp->z = q, q += cap * 16;
