@@ -29,12 +29,14 @@
  * sums does not accumulate over accepts: ud drifts from b + W_fc1 p by double
  * rounding only, still far below float precision after a million accepts.
  *
- * Threads: the images of a call are dealt to a fixed number of tasks (image k to task
- * k mod tasks); each task has its own scratch, and every image is computed in the same
- * order whichever task or thread takes it.
+ * Threads: one task per worker thread, each with its own scratch; tasks take the
+ * images of a call one at a time from a shared counter (so a thread the machine holds
+ * back does not hold the others), and every image is computed in the same order
+ * whichever task or thread takes it.
  */
 #include "cnn_patch.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,8 +56,6 @@
 #define A1_FLOATS ((S + 2) * (S + 2) * C1)
 #define A2_FLOATS (S * S * C2)
 #define TASK_FLOATS (A1_FLOATS + A2_FLOATS)
-/* tasks per worker thread: smaller pieces balance a loaded machine */
-#define TASKS_PER_THREAD 4
 
 typedef struct {
     size_t pr0, pr1, pc0, pc1; /* pool windows, inclusive */
@@ -256,7 +256,7 @@ typedef struct {
     const uint32_t *rc;    /* FORWARD: (n, 2) */
     const uint32_t *ks;    /* ACCEPT: candidates */
     size_t side, n;
-    size_t tasks;          /* image k goes to task k mod tasks */
+    atomic_size_t next;    /* the next image to take */
 } patch_job;
 
 static void job_item(const patch_job *jb, size_t k, float *scratch)
@@ -295,16 +295,20 @@ static void job_item(const patch_job *jb, size_t k, float *scratch)
 
 static void job_task(void *arg, size_t t)
 {
-    const patch_job *jb = arg;
+    patch_job *jb = arg;
     float *scratch = jb->cp->scratch + t * TASK_FLOATS;
-    for (size_t k = t; k < jb->n; k += jb->tasks)
+    for (;;) {
+        const size_t k = atomic_fetch_add_explicit(&jb->next, 1, memory_order_relaxed);
+        if (k >= jb->n)
+            break;
         job_item(jb, k, scratch);
+    }
 }
 
 static void run_job(cnn_patch *cp, patch_job *jb)
 {
-    jb->tasks = jb->n < cp->tasks ? jb->n : cp->tasks;
-    threadpool_run(cp->pool, job_task, jb, jb->tasks);
+    atomic_init(&jb->next, 0);
+    threadpool_run(cp->pool, job_task, jb, jb->n < cp->tasks ? jb->n : cp->tasks);
 }
 
 /* ---- the interface -------------------------------------------------------------- */
@@ -313,7 +317,7 @@ ms_status cnn_patch_open(cnn_patch **out, cnn *m, size_t cap, ms_err *err)
 {
     *out = NULL;
     threadpool *pool = kctx_pool(m->k);
-    const size_t tasks = TASKS_PER_THREAD * threadpool_size(pool);
+    const size_t tasks = threadpool_size(pool);
     /* floats: w1t, w2t, wfc1t, then per slot p, ud (2 H floats), u, pn, z, then the
      * task scratch (each part a multiple of 16 floats, so every part stays 64-byte
      * aligned); then win and cslot per slot */
