@@ -71,11 +71,12 @@ struct cnn_patch {
     float *p;       /* (cap, P, P, C2) pooled vector of each slot's base */
     double *ud;     /* (cap, H) fc1 pre-activation of each base, in double */
     float *u;       /* (cap, H) the same rounded to float */
-    float *pn;      /* (cap, J) candidates' pooled vectors (their windows only) */
+    float *pn;      /* (cap, P, P, C2) candidates' pooled vectors (their windows only) */
     float *z;       /* (cap, K) logits of the last call */
     float *scratch; /* (tasks, TASK_FLOATS) */
     win_range *win; /* (cap) window range of each candidate of the last forward */
     uint32_t *cslot; /* (cap) slot of each candidate of the last forward */
+    void *mem;       /* the one allocation all of the above live in */
 };
 
 /* ---- one image ------------------------------------------------------------------- */
@@ -337,7 +338,7 @@ ms_status cnn_patch_open(cnn_patch **out, cnn *m, size_t cap, ms_err *err)
         return ms_fail(err, MS_EINTERNAL, "out of memory allocating %zu bytes of patch caches",
                        bytes);
     }
-    cp->m = m, cp->pool = pool, cp->cap = cap, cp->tasks = tasks;
+    cp->m = m, cp->pool = pool, cp->cap = cap, cp->tasks = tasks, cp->mem = q;
     cp->w1t = q, q += 9 * C1;
     cp->w2t = q, q += 9 * C1 * C2;
     cp->wfc1t = q, q += (size_t)J * H;
@@ -371,7 +372,7 @@ void cnn_patch_close(cnn_patch *cp)
 {
     if (!cp)
         return;
-    free(cp->w1t); /* the start of the one allocation */
+    free(cp->mem);
     free(cp);
 }
 
