@@ -63,7 +63,9 @@ typedef struct {
     /* dx (n, dim) = sum_i dlogits_i . d z_i / d x of the last forward (parameters
      * unchanged). dlogits: (n, classes). */
     void (*backward)(void *self, const float *dlogits, float *dx);
-    const attack_patch_ops *patch; /* NULL: the model has no incremental forward */
+    /* NULL: no incremental forward. A wrapper that changes forward (a defence in front
+     * of the model, say) must set it to NULL or to its own. */
+    const attack_patch_ops *patch;
 } attack_model;
 
 /* The CNN as an attack target (its parameters are not changed), with an incremental

@@ -665,6 +665,7 @@ static attack_model logging_wrap(logging_model *l, const attack_model *inner, si
     am.self = l;
     am.forward = logging_forward;
     am.backward = logging_backward;
+    am.patch = NULL; /* every forward goes through the log */
     return am;
 }
 
