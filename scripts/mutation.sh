@@ -41,7 +41,7 @@ FGSM-versus-PGD masking rule disabled|src/advtrain.c|s/return fgsm - pgd > MASKI
 .npy header not padded to 64 bytes|src/npy.c|s/size_t pad = NPY_ALIGN - \(NPY_PREFIX \+ text\) % NPY_ALIGN;/size_t pad = 1;/|test_npy
 masking rule applied during the epsilon ramp|src/advtrain.c|s/if \(eps_now < eps\)\n        return 0;/if (0)\n        return 0;/|test_advtrain
 spectre label test keeps every label|src/defend.c|s/\|\| index\[c\] > o->label_anomaly\)/|| 1)/|test_defend
-Square's incremental forward misses the last changed row|src/cnn_patch.c|s/rhi = r0 \+ h \+ 1 < S \? r0 \+ h \+ 1 : S - 1;/rhi = r0 + h < S ? r0 + h : S - 1;/|test_square
+incremental Square forward misses the last changed row|src/cnn_patch.c|s/rhi = r0 \+ h \+ 1 < S \? r0 \+ h \+ 1 : S - 1;/rhi = r0 + h < S ? r0 + h : S - 1;/|test_square
 '
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
