@@ -253,9 +253,23 @@ findings() {
 
 # ---- honest robustness ------------------------------------------------------------
 
-# model_label DIR: what a robustness run attacked, from its manifest's --load
+# cmd_arg DIR FLAG: the value of FLAG in the first line of DIR/COMMAND (the command as
+# committed, with the repository's paths), or nothing
+cmd_arg() {
+    sed -n 1p "$1/COMMAND" 2>/dev/null | awk -v f="$2" '{ for (i = 1; i < NF; i++) if ($i == f) { print $(i + 1); exit } }'
+}
+
+# run_setting DIR FLAG KEY: FLAG's value from DIR/COMMAND, else the manifest's settings.KEY
+# (a run made elsewhere and copied in records its own paths in manifest.json)
+run_setting() {
+    v=$(cmd_arg "$1" "$2")
+    [ -n "$v" ] || v=$(jget "$1/manifest.json" "settings.$3" || true)
+    echo "$v"
+}
+
+# model_label DIR: what a robustness run attacked, from its --load
 model_label() {
-    l=$(jget "$1/manifest.json" settings.load || true)
+    l=$(run_setting "$1" --load load)
     case "$l" in
     */baseline/model.ckpt) echo "published baseline" ;;
     */adv_training/model.ckpt) echo "published FGSM-trained" ;;
@@ -647,7 +661,7 @@ robust_all_block() {
     mt=$d/metrics.csv
     n=$(mf "$mt" robust_images); e=$(head_eps "$d"); clean=$(mf "$mt" clean_accuracy)
     worst=$(awk -F, -v e="$e" 'NR > 1 && $2 == "all" && $1 + 0 == e + 0 { print $3; f = 1 } END { if (!f) print "n/a" }' "$d/robustness.csv")
-    sur=$(jget "$d/manifest.json" settings.surrogate || true)
+    sur=$(run_setting "$d" --surrogate surrogate)
     echo "results/${rn}_all/: the $(model_label "$d") model, \`--attack all\`, on $n test images"
     echo "(${rn}_all/robustness.csv; the transfer attack runs PGD on ${sur:-the surrogate} and scores this model):"
     echo

@@ -330,8 +330,12 @@ check "label test: clean-accuracy goal not met" has "$MD" "- clean accuracy afte
 RA=$R/robust_pgd_all
 mkdir -p "$RA"
 metrics "$RA" clean_accuracy 0.9886 test_images 10000 epsilon 0.3 robust_images 10000 pgd_steps 40
-printf '{\n  "settings": {\n    "load": "results/robust_pgd/model.ckpt",\n    "surrogate": "results/baseline/model.ckpt"\n  }\n}\n' \
+# made elsewhere and copied in: the manifest has the paths of that run, COMMAND the
+# repository's, and the report names the model and the surrogate from COMMAND
+printf '{\n  "settings": {\n    "load": "/tmp/elsewhere/model.ckpt",\n    "surrogate": "/tmp/elsewhere/base.ckpt"\n  }\n}\n' \
     > "$RA/manifest.json"
+printf '%s\n' "./mnistsec --mode adv_only --load results/robust_pgd/model.ckpt --attack all --surrogate results/baseline/model.ckpt --out results/robust_pgd_all" \
+    "source: abc1234" > "$RA/COMMAND"
 allrows() { # allrows FGSM PGD APGD-CE APGD-T SQUARE TRANSFER ALL: robust_pgd_all/robustness.csv at eps 0.3
     { echo "epsilon,attack,accuracy,mean_linf,mean_l2,seconds"
       echo "0.3,fgsm,$1,0.3,6,10"; echo "0.3,pgd,$2,0.3,5,400"; echo "0.3,apgd-ce,$3,0.3,6,900"
@@ -395,6 +399,9 @@ check "report.sh write exits 0 with every new block present" [ $? -eq 0 ]
 cp "$MD" "$T/blocks1.md"
 html_checks "every block present"
 # robust_pgd_all
+check "robust_pgd_all: model and surrogate named from COMMAND, not the manifest" has "$MD" "results/robust_pgd_all/: the PGD-trained (robust_pgd) model, \`--attack all\`, on 10000 test images"
+check "robust_pgd_all: the surrogate's path from COMMAND" has "$MD" "the transfer attack runs PGD on results/baseline/model.ckpt and scores this model"
+check "robust_pgd_all: no path of the machine it ran on" hasnt "$MD" "/tmp/elsewhere"
 check "robust_pgd_all: the attack table, worst case in bold" has "$MD" "| 0.3 | **all** | **worst case per image** | **93.01%** | 9301 of 10000 | 6710 |"
 check "robust_pgd_all: the Square row marked gradient-free" has "$MD" "| 0.3 | square | gradient-free | 95.00% | 9500 of 10000 | 3000 |"
 check "robust_pgd_all: the headline robust accuracy" has "$MD" "**Robust accuracy at epsilon 0.3, the worst case over every attack: 93.01%** (9301 of 10000 images); clean accuracy 98.86% on 10000 test images."
