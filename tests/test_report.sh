@@ -399,6 +399,14 @@ check "report.sh write exits 0 with every new block present" [ $? -eq 0 ]
 cp "$MD" "$T/blocks1.md"
 html_checks "every block present"
 # robust_pgd_all
+check "robust_pgd_all: no PGD-100 goal line without robust_pgd_pgd100/" hasnt "$MD" "restarts ≥ 91%"
+mkdir -p "$R/robust_pgd_pgd100"
+metrics "$R/robust_pgd_pgd100" pgd_accuracy 0.905 pgd_steps 100 pgd_restarts 5 robust_images 10000
+printf '%s\n' "check,status,detail" "attack_converged,PASS,ok" > "$R/robust_pgd_pgd100/checks.csv"
+write
+check "robust_pgd_all: the PGD-100 goal read from robust_pgd_pgd100/" has "$MD" "- PGD-100 with 5 restarts ≥ 91%: 90.50% on 10000 test images (results/robust_pgd_pgd100/; its convergence check: PASS), **not met** (-0.50 pp)."
+rm -rf "$R/robust_pgd_pgd100"
+write
 check "robust_pgd_all: model and surrogate named from COMMAND, not the manifest" has "$MD" "results/robust_pgd_all/: the PGD-trained (robust_pgd) model, \`--attack all\`, on 10000 test images"
 check "robust_pgd_all: the surrogate's path from COMMAND" has "$MD" "the transfer attack runs PGD on results/baseline/model.ckpt and scores this model"
 check "robust_pgd_all: no path of the machine it ran on" hasnt "$MD" "/tmp/elsewhere"
