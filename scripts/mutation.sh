@@ -40,9 +40,17 @@ best held-out epoch not restored|src/advtrain.c|s/if \(s == MS_OK \&\& res->have
 FGSM-versus-PGD masking rule disabled|src/advtrain.c|s/return fgsm - pgd > MASKING_GAP \+ 1e-9;/return 0 * (fgsm - pgd) > 1.0;/|test_advtrain
 .npy header not padded to 64 bytes|src/npy.c|s/size_t pad = NPY_ALIGN - \(NPY_PREFIX \+ text\) % NPY_ALIGN;/size_t pad = 1;/|test_npy
 masking rule applied during the epsilon ramp|src/advtrain.c|s/if \(eps_now < eps\)\n        return 0;/if (0)\n        return 0;/|test_advtrain
-spectre label test keeps every label|src/defend.c|s/\|\| index\[c\] > o->label_anomaly\)/|| 1)/|test_defend
+spectre label test keeps every label|src/defend.c|s/index\[c\] > o->label_anomaly\)/1)/|test_defend
 incremental Square forward misses the last changed row|src/cnn_patch.c|s/rhi = r0 \+ h \+ 1 < S \? r0 \+ h \+ 1 : S - 1;/rhi = r0 + h < S ? r0 + h : S - 1;/|test_square
 '
+# Four fields per mutant: a "|" inside a substitution would shift the tests column.
+bad=$(printf '%s\n' "$MUTANTS" | awk -F'|' 'NF > 0 && NF != 4 { print NR - 1 ": " $0 }')
+if [ -n "$bad" ]; then
+    echo "mutation.sh: a mutant needs exactly 4 |-separated fields (no | inside the substitution):" >&2
+    printf '%s\n' "$bad" >&2
+    echo "0 passed, 1 failed, 0 skipped"
+    exit 1
+fi
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 # One unmutated build first: each mutant starts from a copy of it (timestamps kept), so
