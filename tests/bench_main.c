@@ -1,15 +1,23 @@
 /* bench_main.c - speed of the network's workloads with the fast kernels (make bench).
  *
- *   training step   forward + softmax cross-entropy + backward + Adam, batch 64 and 128
- *   inference       forward of 1000 images (in chunks of BENCH_CHUNK, the model's capacity)
- *   FGSM gradient   forward + backward to the input, no parameter gradients, 1000 images
- *   latency         forward of one image
- *   pgd40_attack    PGD-40 (attack_pgd through attack_run, as the evaluation runs it):
- *                   eps 0.3, step 0.01, random start, every image takes all 40 steps
- *                   (keep_going), batches of 100 (the evaluation batch), 1000 images
- *   pgd7_advtrain   PGD-7 adversarial training (advtrain_run, method pgd): eps 0.3, 7
- *                   steps of advtrain's default size 2.5 eps / 7, random start, the step
- *                   on the adversarial batch alone, Adam 1e-3, batch 64, 12 batches
+ *   training step     forward + softmax cross-entropy + backward + Adam, batch 64 and 128
+ *   inference         forward of 1000 images (in chunks of BENCH_CHUNK, the model's
+ *                     capacity)
+ *   FGSM gradient     forward + backward to the input, no parameter gradients, 1000 images
+ *   latency           forward of one image
+ *   pgd40_attack      PGD-40 (attack_pgd through attack_run, as the evaluation runs it):
+ *                     eps 0.3, step 0.01, random start, every image takes all 40 steps
+ *                     (keep_going), batches of 100 (the evaluation batch), 1000 images
+ *   pgd7_advtrain     PGD-7 adversarial training (advtrain_run, method pgd): eps 0.3, 7
+ *                     steps of advtrain's default size 2.5 eps / 7, random start, the
+ *                     step on the adversarial batch alone, Adam 1e-3, batch 64, 12 batches
+ *   trades7_advtrain  TRADES adversarial training (advtrain_run, method trades): per
+ *                     batch of 64 a forward of the clean batch, then 7 steps (as for
+ *                     PGD-7; the method's default is 10) of advtrain's default size
+ *                     2.5 eps / 7 ascending KL(p(x) || p(x')) from x + U(-0.001, 0.001),
+ *                     eps 0.3; then one step on the clean and adversarial halves
+ *                     together (128 images), loss CE(clean) + 6 KL (beta 6, the CLI's
+ *                     default), Adam 1e-3, 12 batches
  *
  * For each thread count (default: 1 and 2) every workload runs once to warm up, then
  * `--runs` times (default 5); the median images/s is reported, with GFLOP/s from the
@@ -32,8 +40,9 @@
  *
  * The network is cnn.c's (fast path), the optimiser optim.c's Adam, the attack and the
  * adversarial training the library's own (attack.h, advtrain.h). Every workload runs on
- * the same synthetic images; no PGD example stops early, so the PGD workloads do the
- * same number of steps whichever images the model gets right.
+ * the same synthetic images; no PGD example stops early (TRADES's KL attack has no
+ * early stop), so the adversarial workloads do the same number of steps whichever
+ * images the model gets right.
  */
 #include <math.h>
 #include <stdint.h>
@@ -85,6 +94,12 @@
  * its batch (attack_pgd's forward that scores the result is not counted: PyTorch's
  * loop has none) */
 #define FLOP_ADV7 (ADV_STEPS * FLOP_FGSM + FLOP_TRAIN)
+/* TRADES-7 adversarial training, per clean image of the batch (images/s counts the
+ * clean images, as for PGD-7): the KL attack's forward of the clean image (its
+ * probabilities, once), 7 input gradients of the KL at the adversarial image, then a
+ * training step on the clean image and its adversarial copy together (the loss's
+ * softmax and KL in doubles are not counted) */
+#define FLOP_TRADES7 (FLOP_FWD + ADV_STEPS * FLOP_FGSM + 2 * FLOP_TRAIN)
 
 static double now(void)
 {
@@ -161,6 +176,7 @@ typedef struct {
     double flop;   /* per image */
     int kind;      /* 0 train, 1 inference, 2 fgsm, 3 latency, 4 pgd, 5 advtrain */
     size_t calls;  /* per timed run */
+    const char *method; /* kind 5: advtrain's method */
 } workload;
 
 static float *g_x;          /* N_IMAGES images */
@@ -189,14 +205,21 @@ static void pgd_call(net *m, size_t off)
     g_sink += m->loss[0];
 }
 
-/* PGD-7 adversarial training, one epoch over the first batches * ADV_BATCH images. */
-static void advtrain_calls(net *m, size_t batches)
+/* Adversarial training by method (advtrain.c: "pgd", "trades") with ADV_STEPS steps
+ * of the method's default size, one epoch over the first batches * ADV_BATCH images. */
+static void advtrain_calls(net *m, const char *method, size_t batches)
 {
     dataset ds = {.n = batches * ADV_BATCH, .rows = 28, .cols = 28, .pixels_f32 = g_x,
                   .labels = g_y};
-    advtrain_opts o = {.method = adv_method_find("pgd"),
+    const adv_method *am = adv_method_find(method);
+    if (!am) {
+        fprintf(stderr, "bench: no adversarial training method %s\n", method);
+        exit(70);
+    }
+    advtrain_opts o = {.method = am,
                        .eps = EPS,
                        .steps = ADV_STEPS,
+                       .trades_beta = 6.0, /* the CLI's default; read by trades alone */
                        .epochs = 1,
                        .batch_size = ADV_BATCH,
                        .lr = 1e-3,
@@ -231,7 +254,7 @@ static void run_calls(net *m, const workload *w, size_t calls)
             pgd_call(m, (c * w->batch) % N_IMAGES);
             break;
         case 5:
-            advtrain_calls(m, calls); /* one epoch of `calls` batches */
+            advtrain_calls(m, w->method, calls); /* one epoch of `calls` batches */
             return;
         case 2:
             for (size_t lo = 0; lo < w->batch; lo += BENCH_CHUNK) {
@@ -442,13 +465,14 @@ int main(int argc, char **argv)
     g_y = y;
 
     const workload all[] = {
-        {"train", 64, FLOP_TRAIN, 0, quick ? 3 : 8},
-        {"train", 128, FLOP_TRAIN, 0, quick ? 2 : 4},
-        {"inference", N_IMAGES, FLOP_FWD, 1, 1},
-        {"fgsm_input_grad", N_IMAGES, FLOP_FGSM, 2, 1},
-        {"latency", 1, FLOP_FWD, 3, quick ? 50 : 200},
-        {"pgd40_attack", PGD_BATCH, FLOP_PGD40, 4, quick ? 2 : N_IMAGES / PGD_BATCH},
-        {"pgd7_advtrain", ADV_BATCH, FLOP_ADV7, 5, quick ? 3 : 12},
+        {"train", 64, FLOP_TRAIN, 0, quick ? 3 : 8, NULL},
+        {"train", 128, FLOP_TRAIN, 0, quick ? 2 : 4, NULL},
+        {"inference", N_IMAGES, FLOP_FWD, 1, 1, NULL},
+        {"fgsm_input_grad", N_IMAGES, FLOP_FGSM, 2, 1, NULL},
+        {"latency", 1, FLOP_FWD, 3, quick ? 50 : 200, NULL},
+        {"pgd40_attack", PGD_BATCH, FLOP_PGD40, 4, quick ? 2 : N_IMAGES / PGD_BATCH, NULL},
+        {"pgd7_advtrain", ADV_BATCH, FLOP_ADV7, 5, quick ? 3 : 12, "pgd"},
+        {"trades7_advtrain", ADV_BATCH, FLOP_TRADES7, 5, quick ? 3 : 12, "trades"},
     };
     const size_t nall = sizeof all / sizeof all[0];
     /* the workloads named by --workloads (every name must be known), else all */
