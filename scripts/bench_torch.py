@@ -19,6 +19,16 @@ linear 12544->128, ReLU, linear 128->10), same batch sizes, same synthetic input
                    64 a random start and 7 steps of 2.5 * 0.3 / 7 (input gradients only),
                    then forward + cross-entropy + backward + Adam (1e-3) on the
                    adversarial batch alone; 12 batches
+  trades7_advtrain TRADES adversarial training as advtrain.c's method trades: per batch
+                   of 64 the clean probabilities (one forward, no autograd), then from
+                   x + U(-0.001, 0.001) 7 steps (as for PGD-7; the method's default is
+                   10) of 2.5 * 0.3 / 7 ascending KL(p(x) || p(x')) (input gradients
+                   only); then one forward of the clean and adversarial batches
+                   together (128 images), loss CE(clean) + 6 * KL(clean || adversarial)
+                   (summed over the classes, the mean over the batch; the gradient
+                   reaches both halves), backward and Adam (1e-3); 12 batches. The
+                   network has neither dropout nor batch norm, so train and eval mode
+                   compute the same (mnistsec has no modes)
 
 Each workload runs once (one call) to warm up, then --runs times; the median is
 reported. Writes a CSV with the columns of results/bench_torch.csv (atomically:
@@ -56,11 +66,16 @@ CHUNK = 125  # images per forward in the 1000-image workloads (bench_main's BENC
 EPS = 0.3
 PGD_STEPS, PGD_STEP, PGD_BATCH = 40, 0.01, 100
 ADV_STEPS, ADV_BATCH = 7, 64
-ADV_STEP = 2.5 * EPS / ADV_STEPS  # advtrain.c's default rule for method pgd
+ADV_STEP = 2.5 * EPS / ADV_STEPS  # advtrain.c's default rule for methods pgd and trades
 FLOP_PGD40 = PGD_STEPS * FLOP_FGSM + FLOP_FWD
 FLOP_ADV7 = ADV_STEPS * FLOP_FGSM + FLOP_TRAIN
+TRADES_START = 0.001  # advtrain.c's TRADES random start, U(-0.001, 0.001)
+TRADES_BETA = 6.0  # advtrain's default (--trades-beta); the speed does not depend on it
+# per clean image: the clean forward, 7 input gradients, a training step on the clean
+# image and on its adversarial copy (bench_main.c's FLOP_TRADES7)
+FLOP_TRADES7 = FLOP_FWD + ADV_STEPS * FLOP_FGSM + 2 * FLOP_TRAIN
 WORKLOADS = ("train", "inference", "fgsm_input_grad", "latency", "pgd40_attack",
-             "pgd7_advtrain")
+             "pgd7_advtrain", "trades7_advtrain")
 
 
 class Net(nn.Module):
@@ -87,6 +102,26 @@ def pgd(net, x0, y, eps, step, steps):
     for _ in range(steps):
         x.requires_grad_(True)
         loss = F.cross_entropy(net(x), y, reduction="sum")
+        (g,) = torch.autograd.grad(loss, x)
+        x = torch.min(torch.max(x.detach() + step * g.sign(), lo), hi)
+    return x
+
+
+def trades_kl(net, x0, eps, step, steps):
+    """advtrain.c's TRADES inner maximisation: the clean log-probabilities once (no
+    autograd), then from x0 + U(-0.001, 0.001), projected onto the eps-ball around x0
+    and [0,1], `steps` signed-gradient steps on KL(p(x0) || p(x)) summed over the
+    batch, each projected likewise. Only the input gradient is computed. (Zhang et
+    al.'s published code starts from x0 + 0.001 N(0, 1) and recomputes p(x0) at every
+    step; advtrain.c does neither, nor does this loop.)"""
+    lo, hi = (x0 - eps).clamp_(min=0), (x0 + eps).clamp_(max=1)
+    with torch.no_grad():
+        lp = F.log_softmax(net(x0), 1)
+    x = torch.min(torch.max(x0 + torch.empty_like(x0).uniform_(-TRADES_START, TRADES_START),
+                            lo), hi)
+    for _ in range(steps):
+        x.requires_grad_(True)
+        loss = F.kl_div(F.log_softmax(net(x), 1), lp, reduction="sum", log_target=True)
         (g,) = torch.autograd.grad(loss, x)
         x = torch.min(torch.max(x.detach() + step * g.sign(), lo), hi)
     return x
@@ -193,6 +228,24 @@ def main():
                 F.cross_entropy(net(xa), yb).backward()
                 opt.step()
 
+        def trades_advtrain(batch, calls):
+            perm = torch.randperm(calls * batch)
+            for c in range(calls):
+                idx = perm[c * batch:(c + 1) * batch]
+                xb, yb = x[idx], y[idx]
+                for p in net.parameters():
+                    p.requires_grad_(False)
+                xa = trades_kl(net, xb, EPS, ADV_STEP, ADV_STEPS)
+                for p in net.parameters():
+                    p.requires_grad_(True)
+                opt.zero_grad(set_to_none=True)
+                z = net(torch.cat((xb, xa)))  # one forward of both halves, as advtrain.c
+                zc, za = z[:batch], z[batch:]
+                kl = F.kl_div(F.log_softmax(za, 1), F.log_softmax(zc, 1),
+                              reduction="batchmean", log_target=True)
+                (F.cross_entropy(zc, yb) + TRADES_BETA * kl).backward()
+                opt.step()
+
         q = a.quick
         workloads = [
             ("train", 64, FLOP_TRAIN, train, 3 if q else 8),
@@ -202,6 +255,7 @@ def main():
             ("latency", 1, FLOP_FWD, latency, 50 if q else 200),
             ("pgd40_attack", PGD_BATCH, FLOP_PGD40, pgd_attack, 2 if q else 1000 // PGD_BATCH),
             ("pgd7_advtrain", ADV_BATCH, FLOP_ADV7, pgd_advtrain, 3 if q else 12),
+            ("trades7_advtrain", ADV_BATCH, FLOP_TRADES7, trades_advtrain, 3 if q else 12),
         ]
         for name, batch, flop, fn, calls in workloads:
             if name not in only:
