@@ -1136,7 +1136,8 @@ speed_section() {
     echo "per second, the median of repeated calls with the slowest and fastest call's rate after it."
     echo "Both programs ran on the same machine, so the ratios compare like with like. Targets for"
     echo "mnistsec / PyTorch: PGD-40 attack ≥ 4x, PGD-7 adversarial training ≥ 3x, training step"
-    echo "2.5–3x, inference and FGSM gradient 5–6x; batch-1 latency has none."
+    echo "2.5–3x, inference and FGSM gradient 5–6x; batch-1 latency and TRADES-7 adversarial"
+    echo "training (\`trades7_advtrain\`) have none."
     echo
     echo "| workload | threads | batch | mnistsec images/s | PyTorch images/s | mnistsec / PyTorch | target | met |"
     echo "|---|---:|---:|---:|---:|---:|---|---|"

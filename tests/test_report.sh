@@ -467,7 +467,8 @@ metrics "$C" adv_method fgsm-rs adv_from scratch adv_epochs 3 adv_eps 0.3 val_co
 # a new bench.csv whose PyTorch figures are in its own columns (bench_torch.csv lacks the PGD rows)
 printf '%s\n' "workload,threads,batch,images_per_s,ms_per_call,gflops,images_per_s_min,images_per_s_max,torch_images_per_s,ratio,revision" \
     "latency,1,1,3700,0.27,100,3600,3800,970,3.8,abc1234" "pgd40_attack,2,100,90,1000,100,85,95,20,4.5,abc1234" \
-    "pgd7_advtrain,2,64,400,160,100,390,410,142.857,2.8,abc1234" > "$R/bench.csv"
+    "pgd7_advtrain,2,64,400,160,100,390,410,142.857,2.8,abc1234" \
+    "trades7_advtrain,2,64,300,213,100,290,310,100,3,abc1234" > "$R/bench.csv"
 mkdir -p "$R/torch_crosscheck/mnistsec"
 metrics "$R/torch_crosscheck/mnistsec" clean_accuracy 0.9884 adv_accuracy 0.1130 fgsm_accuracy 0.1130
 write
@@ -486,6 +487,8 @@ check "collapse: FGSM and PGD now agree within 5 pp" has "$MD" "FGSM accuracy 90
 check "speed: PyTorch's figure from bench.csv's own column (90 / 20 = 4.50x)" has "$MD" "| pgd40_attack | 2 | 100 | 90 (85-95) | 20 | 4.50x | ≥ 4x | yes |"
 check "speed: PGD-40 target met" has "$MD" "- PGD-40 attack (\`pgd40_attack\`), target ≥ 4x: 4.50x with 2 threads, batch 100: met in the one row measured by both."
 check "speed: PGD-7 training 2.80x, target not met" has "$MD" "- PGD-7 adversarial training (\`pgd7_advtrain\`), target ≥ 3x: 2.80x with 2 threads, batch 64: **not met** in the one row measured by both."
+check "speed: TRADES-7 training in the table, without a target" has "$MD" "| trades7_advtrain | 2 | 64 | 300 (290-310) | 100 | 3.00x |  |  |"
+check "speed: TRADES-7 training not among the targets" hasnt "$MD" "(\`trades7_advtrain\`), target"
 check "speed: the revision again recorded" hasnt "$MD" "has no revision column"
 check "float32: mnistsec's FGSM from its own metrics.csv" has "$MD" "classified correctly where mnistsec leaves 11.30%, and PyTorch with the cross-entropy in"
 check "float32: both clean accuracies" has "$MD" "Clean accuracy on the same images: PyTorch 98.84%, mnistsec 98.84%."
