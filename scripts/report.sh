@@ -509,11 +509,14 @@ robustness_section() {
 
 # robust_cmd NAME: the training command of a robust model run not yet committed
 robust_cmd() {
+    a="--attack fgsm,pgd"
     case $1 in
     robust_pgd) m="--adv-method pgd --adv-steps 7 --adv-epochs 8" ;;
+    robust_trades_beta3) m="--adv-method trades --trades-beta 3 --adv-steps 7 --adv-epochs 7"
+        a="--attack all --pgd-steps 100 --restarts 5 --surrogate results/baseline/model.ckpt" ;;
     *) m="--adv-method trades --adv-steps 7 --adv-epochs 7" ;;
     esac
-    echo "./mnistsec --mode adv_training --adv-from scratch $m --adv-lr 0.001 --lr-schedule onecycle --adv-eps-ramp 2 --val-count 1000 --attack fgsm,pgd --out results/$1 --save results/$1/model.ckpt"
+    echo "./mnistsec --mode adv_training --adv-from scratch $m --adv-lr 0.001 --lr-schedule onecycle --adv-eps-ramp 2 --val-count 1000 $a --out results/$1 --save results/$1/model.ckpt"
 }
 
 # method_row METHOD RUN ALL PGD_RUN: one row of the methods table. RUN: the training run
@@ -524,8 +527,10 @@ method_row() {
     [ -f "$d/metrics.csv" ] || { echo "| $1 | $2: not yet run | | | | | | |"; return 0; }
     fg=$(m "$2" after_fgsm_accuracy); [ "$fg" != n/a ] || fg=$(m "$2" after_adv_accuracy)
     pg=$(m "$2" after_pgd_accuracy); pn=$(m "$2" robust_images)
+    pk=$(m "$2" pgd_steps); pr=$(m "$2" pgd_restarts)
     if [ "$pg" = n/a ] && [ -n "$4" ] && [ -f "$R/$4/robustness.csv" ]; then
         pg=$(acc_at "$R/$4" pgd); pn=$(mf "$R/$4/metrics.csv" robust_images)
+        pk=$(mf "$R/$4/metrics.csv" pgd_steps); pr=$(mf "$R/$4/metrics.csv" pgd_restarts)
     fi
     w=n/a; wn=""
     if [ -n "$3" ] && [ -f "$R/$3/robustness.csv" ]; then
@@ -533,9 +538,9 @@ method_row() {
     fi
     awk -v meth="$1" -v run="$2" -v ep="$(m "$2" adv_epochs)" -v from="$(m "$2" adv_from)" \
         -v t="$(wall "$(m "$2" adv_train_seconds)")" -v c="$(m "$2" after_clean_accuracy)" \
-        -v fg="$fg" -v pg="$pg" -v pn="$pn" -v w="$w" -v wn="$wn" -v all="$3" 'BEGIN {
+        -v fg="$fg" -v pg="$pg" -v pn="$pn" -v pk="$pk" -v pr="$pr" -v w="$w" -v wn="$wn" -v all="$3" 'BEGIN {
         printf "| %s | %s | %s%s | %s | %s | %s | ", meth, run, ep, (from == "n/a" ? "" : " from " from), t, (c == "n/a" ? "n/a" : sprintf("%.2f%%", 100 * c)), (fg == "n/a" ? "n/a" : sprintf("%.2f%%", 100 * fg))
-        printf "%s | ", (pg == "n/a" ? "n/a" : sprintf("%.2f%% (%s)", 100 * pg, pn))
+        printf "%s | ", (pg == "n/a" ? "n/a" : sprintf("%.2f%% (PGD-%s%s, %s)", 100 * pg, pk, (pr == "n/a" || pr + 0 <= 1 ? "" : " x " pr " restarts"), pn))
         if (w != "n/a") printf "%.2f%% (%s) |\n", 100 * w, wn
         else if (pg != "n/a") printf "≤ %.2f%% (no every-attack run; PGD alone bounds it) |\n", 100 * pg
         else printf "not measured |\n" }'
@@ -548,12 +553,13 @@ methods_table() {
     echo "figure is measured on; clean and FGSM on all 10,000; training time as measured, on a"
     echo "machine that was not always idle -- see each run's COMMAND):"
     echo
-    echo "| method | run | epochs | training time | clean | FGSM | PGD-40 | worst case over every attack |"
+    echo "| method | run | epochs | training time | clean | FGSM | PGD (budget, images) | worst case over every attack |"
     echo "|---|---|---|---:|---:|---:|---:|---:|"
     method_row "fgsm (published: fine-tunes the baseline)" adv_training robustness/fgsm_trained_all robustness/fgsm_trained_pgd
     method_row "fgsm-rs (Wong et al. 2020)" collapse_fgsm_rs "" ""
     method_row "pgd (Madry et al. 2018)" robust_pgd robust_pgd_all ""
-    method_row "trades (Zhang et al. 2019)" robust_trades robust_trades_all ""
+    method_row "trades (Zhang et al. 2019), beta 6" robust_trades robust_trades_all ""
+    method_row "trades, beta 3" robust_trades_beta3 robust_trades_beta3 ""
     echo
 }
 
@@ -565,6 +571,8 @@ robust_training_section() {
     robust_all_block robust_pgd "PGD-trained"
     robust_model_block robust_trades "TRADES-trained"
     robust_all_block robust_trades "TRADES-trained"
+    robust_model_block robust_trades_beta3 "TRADES-trained, beta 3"
+    robust_all_block robust_trades_beta3 "TRADES-trained, beta 3" robust_trades_beta3
     collapse_block
 }
 
@@ -647,12 +655,17 @@ pp_goal() {
 # The PGD-trained model under every attack (results/robust_pgd_all/): its robust accuracy
 # is the worst case per image, compared with the goals and with published figures.
 robust_all_block() {
-    rn=$1; lab=$2; d=$R/${rn}_all
+    rn=$1; lab=$2; an=${3:-${rn}_all}; d=$R/$an
     echo "#### Every attack on the $lab model"
     echo
+    if [ ! -f "$d/robustness.csv" ] && [ "$an" = "$rn" ]; then
+        echo "Not yet run: the training run of results/$rn/ (above) evaluates every attack itself."
+        echo
+        return 0
+    fi
     if [ ! -f "$d/robustness.csv" ]; then
         echo "Not yet run (command: \`./mnistsec --mode adv_only --load results/$rn/model.ckpt --attack all"
-        echo "--surrogate results/baseline/model.ckpt --out results/${rn}_all\`, with \`--data\` the MNIST"
+        echo "--surrogate results/baseline/model.ckpt --out results/$an\`, with \`--data\` the MNIST"
         echo "directory): the $lab model of results/$rn/ under FGSM, PGD, APGD-CE, APGD-T,"
         echo "the Square Attack and transfer from the baseline, the worst case per image as its robust accuracy."
         echo
@@ -662,8 +675,8 @@ robust_all_block() {
     n=$(mf "$mt" robust_images); e=$(head_eps "$d"); clean=$(mf "$mt" clean_accuracy)
     worst=$(awk -F, -v e="$e" 'NR > 1 && $2 == "all" && $1 + 0 == e + 0 { print $3; f = 1 } END { if (!f) print "n/a" }' "$d/robustness.csv")
     sur=$(run_setting "$d" --surrogate surrogate)
-    echo "results/${rn}_all/: the $(model_label "$d") model, \`--attack all\`, on $n test images"
-    echo "(${rn}_all/robustness.csv; the transfer attack runs PGD on ${sur:-the surrogate} and scores this model):"
+    echo "results/$an/: the $(model_label "$d") model, \`--attack all\`, on $n test images"
+    echo "($an/robustness.csv; the transfer attack runs PGD on ${sur:-the surrogate} and scores this model):"
     echo
     attack_table "$d/robustness.csv" "$n"
     awk -v w="$worst" -v n="$n" -v e="$e" -v c="$clean" -v t="$(mf "$mt" test_images)" 'BEGIN {
@@ -675,13 +688,26 @@ robust_all_block() {
     echo "Against the goals of this work:"
     echo
     echo "- clean accuracy ≥ 98.5%: $(pct "$clean"), $(pp_goal "$clean" 98.5);"
+    echo "- robust accuracy under the attack ensemble (worst case) ≥ 89%: $(pct "$worst"), $(pp_goal "$worst" 89);"
+    # PGD-100 with 5 restarts: this run's own PGD when it has that budget, else results/RN_pgd100
     p100=$R/${rn}_pgd100
+    if awk -v k="$(mf "$mt" pgd_steps)" -v r="$(mf "$mt" pgd_restarts)" 'BEGIN { exit !(k + 0 >= 100 && r + 0 >= 5) }'; then
+        p100=$d
+    fi
     if [ -f "$p100/metrics.csv" ]; then
-        echo "- robust accuracy under the attack ensemble (worst case) ≥ 89%: $(pct "$worst"), $(pp_goal "$worst" 89);"
-        pa=$(mf "$p100/metrics.csv" pgd_accuracy)
-        echo "- PGD-$(mf "$p100/metrics.csv" pgd_steps) with $(mf "$p100/metrics.csv" pgd_restarts) restarts ≥ 91%: $(pct "$pa") on $(mf "$p100/metrics.csv" robust_images) test images (results/${rn}_pgd100/; its convergence check: $(awk -F, '$1 == "attack_converged" { print $2 }' "$p100/checks.csv" 2>/dev/null)), $(pp_goal "$pa" 91)."
+        pa=$(mf "$p100/metrics.csv" pgd_accuracy); [ "$pa" != n/a ] || pa=$(mf "$p100/metrics.csv" after_pgd_accuracy)
+        echo "- PGD-$(mf "$p100/metrics.csv" pgd_steps) with $(mf "$p100/metrics.csv" pgd_restarts) restarts ≥ 91%: $(pct "$pa") on $(mf "$p100/metrics.csv" robust_images) test images (results/${p100#"$R"/}/; its convergence check: $(awk -F, '$1 == "attack_converged" { print $2 }' "$p100/checks.csv" 2>/dev/null)), $(pp_goal "$pa" 91);"
     else
-        echo "- robust accuracy under the attack ensemble (worst case) ≥ 89%: $(pct "$worst"), $(pp_goal "$worst" 89)."
+        echo "- PGD-100 with 5 restarts ≥ 91%: not measured;"
+    fi
+    ts=$(m "$rn" adv_train_seconds)
+    echo "- training in ≤ 20 minutes on 2 cores: $(wall "$ts") (results/$rn/), $(awk -v t="$ts" 'BEGIN { if (t == "n/a" || t == "") print "not measured"; else if (t <= 1200) print "met"; else print "**not met**" }');"
+    bad=$(for c in "$R/$rn" "$d" "$p100"; do [ -f "$c/checks.csv" ] || continue
+        awk -F, -v run="${c#"$R"/}" 'NR > 1 && $2 != "PASS" && $2 != "SKIP" { printf "`%s` %s in %s\n", $1, $2, run }' "$c/checks.csv"; done | sort -u | awk '{ printf "%s%s", (NR > 1 ? "; " : ""), $0 }')
+    if [ -n "$bad" ]; then
+        echo "- every sanity check passes (skipped ones aside): **not met**: $bad."
+    else
+        echo "- every sanity check passes (skipped ones aside): met, in $(for c in "$R/$rn" "$d" "$p100"; do [ -f "$c/checks.csv" ] && printf '%s ' "${c#"$R"/}"; done | awk '{ n = split($0, a, " "); for (i = 1; i <= n; i++) if (!(a[i] in s)) { s[a[i]] = 1; o = o (o == "" ? "" : ", ") a[i] "/checks.csv" } print o }')."
     fi
     echo
     awk -v w="$worst" -v e="$e" 'BEGIN { if (w == "n/a") exit
@@ -694,7 +720,7 @@ robust_all_block() {
             printf "%s%s %s (%+.2f pp)", (i > 1 ? (i == n ? " and " : ", ") : ""), (d >= 0 ? "above" : "below"), (i == 1 ? "Madry et al." : (i == 2 ? "TRADES" : "Wong et al.")), d }
         printf ".\n\n" }'
     attack_verdict "$d/robustness.csv" "$e" "the $(model_label "$d") model"
-    if [ -f "$R/$rn/metrics.csv" ]; then
+    if [ -f "$R/$rn/metrics.csv" ] && [ "$an" != "$rn" ]; then
         awk -v a="$(m "$rn" after_robust_accuracy)" -v ae="$(m "$rn" epsilon)" -v an="$(m "$rn" robust_images)" \
             -v w="$worst" -v e="$e" -v n="$(mf "$mt" robust_images)" -v k="$(m "$rn" pgd_steps)" -v run="$rn" 'BEGIN {
             if (a == "n/a" || w == "n/a" || ae + 0 != e + 0) exit
@@ -702,16 +728,16 @@ robust_all_block() {
     fi
     echo
     if awk -F, 'NR > 1 && ($2 == "WARN" || $2 == "FAIL") { f = 1 } END { exit !f }' "$d/checks.csv" 2>/dev/null; then
-        echo "Checks that did not pass (${rn}_all/checks.csv):"
+        echo "Checks that did not pass ($an/checks.csv):"
         echo
         checks_md "$d"
     elif [ -f "$d/checks.csv" ]; then
-        echo "Every check of ${rn}_all/checks.csv passes or is skipped."
+        echo "Every check of $an/checks.csv passes or is skipped."
         echo
     fi
     skipped_checks "$d"
-    [ "$(n_eps "$d")" -le 1 ] || pics "${rn}_all/robustness.svg" "$lab, every attack: accuracy against epsilon"
-    pics "${rn}_all/examples.png" "$lab, every attack: first test images broken at epsilon $(mf "$mt" epsilon)"
+    [ "$(n_eps "$d")" -le 1 ] || pics "$an/robustness.svg" "$lab, every attack: accuracy against epsilon"
+    pics "$an/examples.png" "$lab, every attack: first test images broken at epsilon $(mf "$mt" epsilon)"
 }
 
 # Catastrophic overfitting (results/collapse_fgsm_rs/): FGSM with a random start from
@@ -1135,9 +1161,8 @@ speed_section() {
     echo "\`make bench\` (results/bench.csv; PyTorch's in results/bench_torch.csv when it ran), images"
     echo "per second, the median of repeated calls with the slowest and fastest call's rate after it."
     echo "Both programs ran on the same machine, so the ratios compare like with like. Targets for"
-    echo "mnistsec / PyTorch: PGD-40 attack ≥ 4x, PGD-7 adversarial training ≥ 3x, training step"
-    echo "2.5–3x, inference and FGSM gradient 5–6x; batch-1 latency and TRADES-7 adversarial"
-    echo "training (\`trades7_advtrain\`) have none."
+    echo "mnistsec / PyTorch: PGD-40 attack ≥ 4x, PGD-7 and TRADES-7 adversarial training ≥ 3x,"
+    echo "training step 2.5–3x, inference and FGSM gradient 5–6x; batch-1 latency has none."
     echo
     echo "| workload | threads | batch | mnistsec images/s | PyTorch images/s | mnistsec / PyTorch | target | met |"
     echo "|---|---:|---:|---:|---:|---:|---|---|"
@@ -1147,7 +1172,7 @@ speed_section() {
     tt=$t; [ -f "$t" ] || tt=/dev/null
     awk -F, -v tf="$tt" -v q="'" '
         function desc(   w) { w = $c["workload"] ", " $c["threads"] " thread" ($c["threads"] > 1 ? "s" : ""); return w ", batch " $c["batch"] }
-        function tlo(w) { return w == "pgd40_attack" ? 4 : w == "pgd7_advtrain" ? 3 : w == "train" ? 2.5 : (w == "inference" || w == "fgsm_input_grad") ? 5 : "" }
+        function tlo(w) { return w == "pgd40_attack" ? 4 : (w == "pgd7_advtrain" || w == "trades7_advtrain") ? 3 : w == "train" ? 2.5 : (w == "inference" || w == "fgsm_input_grad") ? 5 : "" }
         function thi(w) { return w == "train" ? 3 : (w == "inference" || w == "fgsm_input_grad") ? 6 : "" }
         function tlab(w) { if (tlo(w) == "") return ""; return thi(w) == "" ? "≥ " tlo(w) "x" : tlo(w) "–" thi(w) "x" }
         function verdict(w, r) { if (tlo(w) == "") return ""
@@ -1190,8 +1215,8 @@ speed_section() {
                       printf ".\n\n" } }
               print "Against the targets:"
               print ""
-              split("pgd40_attack:PGD-40 attack|pgd7_advtrain:PGD-7 adversarial training|train:training step|inference:inference|fgsm_input_grad:FGSM input gradient", T, "|")
-              for (i = 1; i <= 5; i++) {
+              nt = split("pgd40_attack:PGD-40 attack|pgd7_advtrain:PGD-7 adversarial training|trades7_advtrain:TRADES-7 adversarial training|train:training step|inference:inference|fgsm_input_grad:FGSM input gradient", T, "|")
+              for (i = 1; i <= nt; i++) {
                   split(T[i], f, ":"); w = f[1]
                   printf "- %s (`%s`), target %s: ", f[2], w, tlab(w)
                   if (!(w in wseen)) { printf "not yet measured (command: `MNIST_DIR=../shared/data/mnist make bench`).\n"; continue }

@@ -191,8 +191,11 @@ check "FGSM-trained: 87.43% under FGSM, 0.01% under PGD-40 (1 of 10000)" \
 check "robust_pgd: the convergence FAIL makes PGD-40 an upper bound" has "$MD" "so 94.89% is an upper bound"
 check "robust_pgd: the note on its checks from COMMAND" has "$MD" "Note on these checks (from results/robust_pgd/COMMAND): the FAIL is understood."
 check "methods table: the PGD row, no every-attack run yet: PGD bounds the worst case" \
-    has "$MD" "| pgd (Madry et al. 2018) | robust_pgd | 8 from scratch | n/a | 98.86% | 96.13% | 94.89% (10000) | ≤ 94.89% (no every-attack run; PGD alone bounds it) |"
-check "methods table: TRADES not yet run" has "$MD" "| trades (Zhang et al. 2019) | robust_trades: not yet run | | | | | | |"
+    has "$MD" "| pgd (Madry et al. 2018) | robust_pgd | 8 from scratch | n/a | 98.86% | 96.13% | 94.89% (PGD-40, 10000) | ≤ 94.89% (no every-attack run; PGD alone bounds it) |"
+check "methods table: TRADES not yet run" has "$MD" "| trades (Zhang et al. 2019), beta 6 | robust_trades: not yet run | | | | | | |"
+check "methods table: TRADES beta 3 not yet run" has "$MD" "| trades, beta 3 | robust_trades_beta3: not yet run | | | | | | |"
+check "TRADES beta 3: not yet run, with its command" has "$MD" "--trades-beta 3 --adv-steps 7 --adv-epochs 7 --adv-lr 0.001 --lr-schedule onecycle --adv-eps-ramp 2 --val-count 1000 --attack all --pgd-steps 100 --restarts 5"
+check "TRADES beta 3: its own run evaluates every attack" has "$MD" "Not yet run: the training run of results/robust_trades_beta3/ (above) evaluates every attack itself."
 check "square attack below FGSM: gradient masking named" has "$MD" "gradient masking against FGSM"
 check "defence: not yet run, with the command" has "$MD" "Not yet run: results/defended/ does not exist (command: \`./mnistsec --mode poisoned"
 check "poison sweep: not yet run, with the command" has "$MD" "Not yet run (command: \`./mnistsec --mode poisoned --poison-sweep 25,100,500"
@@ -399,12 +402,12 @@ check "report.sh write exits 0 with every new block present" [ $? -eq 0 ]
 cp "$MD" "$T/blocks1.md"
 html_checks "every block present"
 # robust_pgd_all
-check "robust_pgd_all: no PGD-100 goal line without robust_pgd_pgd100/" hasnt "$MD" "restarts ≥ 91%"
+check "robust_pgd_all: PGD-100 goal not measured without robust_pgd_pgd100/" has "$MD" "- PGD-100 with 5 restarts ≥ 91%: not measured;"
 mkdir -p "$R/robust_pgd_pgd100"
 metrics "$R/robust_pgd_pgd100" pgd_accuracy 0.905 pgd_steps 100 pgd_restarts 5 robust_images 10000
 printf '%s\n' "check,status,detail" "attack_converged,PASS,ok" > "$R/robust_pgd_pgd100/checks.csv"
 write
-check "robust_pgd_all: the PGD-100 goal read from robust_pgd_pgd100/" has "$MD" "- PGD-100 with 5 restarts ≥ 91%: 90.50% on 10000 test images (results/robust_pgd_pgd100/; its convergence check: PASS), **not met** (-0.50 pp)."
+check "robust_pgd_all: the PGD-100 goal read from robust_pgd_pgd100/" has "$MD" "- PGD-100 with 5 restarts ≥ 91%: 90.50% on 10000 test images (results/robust_pgd_pgd100/; its convergence check: PASS), **not met** (-0.50 pp);"
 rm -rf "$R/robust_pgd_pgd100"
 write
 check "robust_pgd_all: model and surrogate named from COMMAND, not the manifest" has "$MD" "results/robust_pgd_all/: the PGD-trained (robust_pgd) model, \`--attack all\`, on 10000 test images"
@@ -414,16 +417,43 @@ check "robust_pgd_all: the attack table, worst case in bold" has "$MD" "| 0.3 | 
 check "robust_pgd_all: the Square row marked gradient-free" has "$MD" "| 0.3 | square | gradient-free | 95.00% | 9500 of 10000 | 3000 |"
 check "robust_pgd_all: the headline robust accuracy" has "$MD" "**Robust accuracy at epsilon 0.3, the worst case over every attack: 93.01%** (9301 of 10000 images); clean accuracy 98.86% on 10000 test images."
 check "robust_pgd_all: clean goal met (+0.36 pp)" has "$MD" "- clean accuracy ≥ 98.5%: 98.86%, met (+0.36 pp);"
-check "robust_pgd_all: ensemble goal met (+4.01 pp)" has "$MD" "- robust accuracy under the attack ensemble (worst case) ≥ 89%: 93.01%, met (+4.01 pp)."
+check "robust_pgd_all: ensemble goal met (+4.01 pp)" has "$MD" "- robust accuracy under the attack ensemble (worst case) ≥ 89%: 93.01%, met (+4.01 pp);"
 check "robust_pgd_all: published reference points computed" has "$MD" "This model's 93.01% is above Madry et al. (+4.58 pp), above TRADES (+0.25 pp) and above Wong et al. (+10.13 pp)."
 check "robust_pgd_all: the strongest attack" has "$MD" "- At epsilon 0.3 the strongest single attack on the PGD-trained (robust_pgd) model is apgd-t (93.20% of the images still correct). Taking the worst case per image over every attack lowers that to 93.01% (0.19 pp)"
 check "robust_pgd_all: Square does not beat the white-box attacks" has "$MD" "- The gradient-free Square Attack leaves 95.00%, not below the best white-box attack (apgd-t, 93.20%): no sign of gradient masking from it."
 check "robust_pgd_all: against robust_pgd's own evaluation" has "$MD" "gave a worst case of 94.74%; with every attack, on 10000 images, it is 93.01% (-1.73 pp)."
 check "robust_pgd_all: the FAIL listed" has "$MD" "| robust_pgd_all | \`attack_converged\` | **FAIL** |"
+check "robust_pgd_all: training-time goal, time not recorded" has "$MD" "- training in ≤ 20 minutes on 2 cores: n/a (results/robust_pgd/), not measured;"
+check "robust_pgd_all: checks goal not met, each FAIL named with its run" has "$MD" "- every sanity check passes (skipped ones aside): **not met**: \`attack_converged\` FAIL in robust_pgd; \`attack_converged\` FAIL in robust_pgd_all."
+# a training run that evaluates every attack itself, PGD-100 with 5 restarts among them
+B3=$R/robust_trades_beta3
+mkdir -p "$B3"
+metrics "$B3" adv_method trades adv_steps 7 adv_from scratch adv_epochs 7 adv_eps 0.3 val_count 1000 best_epoch 6 \
+    best_val_pgd_accuracy 0.963 adv_train_seconds 1122 robust_images 10000 test_images 10000 epsilon 0.3 pgd_steps 100 \
+    pgd_restarts 5 clean_accuracy 0.9862 after_clean_accuracy 0.9862 after_fgsm_accuracy 0.96 after_pgd_accuracy 0.925 \
+    after_robust_accuracy 0.905
+printf '%s\n' "epsilon,attack,accuracy,mean_linf,mean_l2,seconds" "0.3,fgsm,0.96,0.3,6,5" "0.3,pgd,0.925,0.3,6,900" \
+    "0.3,apgd-t,0.91,0.3,6,700" "0.3,square,0.915,0.3,6,300" "0.3,all,0.905,0.3,6,2000" > "$B3/robustness.csv"
+printf '%s\n' "check,status,detail" "attack_converged,PASS,ok" "no_gradient_masking,PASS,ok" "eps_zero_is_clean,SKIP,needs eps 0" > "$B3/checks.csv"
+printf '%s\n' "./mnistsec --mode adv_training --adv-method trades --trades-beta 3 --attack all --out results/robust_trades_beta3" "source: abc1234" > "$B3/COMMAND"
+write
+check "beta 3: methods row with its own worst case and PGD budget" has "$MD" "| trades, beta 3 | robust_trades_beta3 | 7 from scratch | 1122 s (18.7 min) | 98.62% | 96.00% | 92.50% (PGD-100 x 5 restarts, 10000) | 90.50% (10000) |"
+check "beta 3: PGD-100 goal from the run itself" has "$MD" "- PGD-100 with 5 restarts ≥ 91%: 92.50% on 10000 test images (results/robust_trades_beta3/; its convergence check: PASS), met (+1.50 pp);"
+check "beta 3: training-time goal met" has "$MD" "- training in ≤ 20 minutes on 2 cores: 1122 s (18.7 min) (results/robust_trades_beta3/), met;"
+check "beta 3: checks goal met, from its one checks.csv" has "$MD" "- every sanity check passes (skipped ones aside): met, in robust_trades_beta3/checks.csv."
+check "beta 3: no comparison of the run with itself" hasnt "$MD" "results/robust_trades_beta3's own evaluation"
+printf '%s\n' "check,status,detail" "attack_converged,PASS,ok" "fgsm_not_overstating,WARN,odd" > "$B3/checks.csv"
+metrics "$B3" adv_method trades adv_epochs 7 adv_train_seconds 1300 robust_images 10000 epsilon 0.3 pgd_steps 100 \
+    pgd_restarts 5 clean_accuracy 0.9862 after_clean_accuracy 0.9862 after_pgd_accuracy 0.925
+write
+check "beta 3: a WARN fails the checks goal" has "$MD" "- every sanity check passes (skipped ones aside): **not met**: \`fgsm_not_overstating\` WARN in robust_trades_beta3."
+check "beta 3: over 20 minutes fails the time goal" has "$MD" "- training in ≤ 20 minutes on 2 cores: 1300 s (21.7 min) (results/robust_trades_beta3/), **not met**;"
+rm -rf "$B3"
+write
 check "robust_pgd_all: the SKIP named" has "$MD" "Skipped (the run lacks what they need): \`eps_zero_is_clean\`."
 check "robust_pgd_all: no longer 'not yet run'" hasnt "$MD" "--out results/robust_pgd_all\`, with"
 check "methods table: the PGD row now with its every-attack worst case" \
-    has "$MD" "| pgd (Madry et al. 2018) | robust_pgd | 8 from scratch | n/a | 98.86% | 96.13% | 94.89% (10000) | 93.01% (10000) |"
+    has "$MD" "| pgd (Madry et al. 2018) | robust_pgd | 8 from scratch | n/a | 98.86% | 96.13% | 94.89% (PGD-40, 10000) | 93.01% (10000) |"
 # collapse
 check "collapse: the training log with held-out FGSM" has "$MD" "| 1 | 0.300 | 1.00e-03 | 0.6800 | 154 | 94.5% | 93.7% | 0.0% |"
 check "collapse: computed log sentence" has "$MD" "Over the 3 epochs the held-out PGD accuracy is at most 0.1% (epoch 3) and the held-out FGSM accuracy reaches 97.7% (epoch 3). FGSM accuracy exceeds PGD accuracy by more than 50 pp, the monitor's rule, after epochs 1, 2, 3 (3 of 3)."
@@ -477,7 +507,7 @@ check "the new blocks' conclusions changed with the data" sh -c "! cmp -s '$T/bl
 check "sweep: the smallest count meeting the goal moves to 100" has "$MD" "- spectre: meets the goal first at 100 poisoned images (recall 100.00%, attack success 0.19%, clean accuracy -0.13 pp); fails at 25 (recall 50.00%, attack success 0.50%), 500 (recall 100.00%, attack success 30.00%)."
 check "sweep: the old smallest count is gone" hasnt "$MD" "spectre: meets the goal first at 25"
 check "sweep: spectral now at none of the counts" has "$MD" "- spectral: meets the goal at none of the counts; fails at 25"
-check "robust_pgd_all: ensemble goal now not met" has "$MD" "- robust accuracy under the attack ensemble (worst case) ≥ 89%: 88.00%, **not met** (-1.00 pp)."
+check "robust_pgd_all: ensemble goal now not met" has "$MD" "- robust accuracy under the attack ensemble (worst case) ≥ 89%: 88.00%, **not met** (-1.00 pp);"
 check "robust_pgd_all: reference points recomputed" has "$MD" "This model's 88.00% is below Madry et al. (-0.43 pp), below TRADES (-4.76 pp) and above Wong et al. (+5.12 pp)."
 check "robust_pgd_all: Square now the strongest attack" has "$MD" "the strongest single attack on the PGD-trained (robust_pgd) model is square (90.00%"
 check "robust_pgd_all: Square beating the white-box attacks flags gradient masking" has "$MD" "- The gradient-free Square Attack leaves 90.00%, 3.20 pp below the best white-box attack (apgd-t, 93.20%): it beats the gradient attacks, the sign of gradient masking"
@@ -487,8 +517,8 @@ check "collapse: FGSM and PGD now agree within 5 pp" has "$MD" "FGSM accuracy 90
 check "speed: PyTorch's figure from bench.csv's own column (90 / 20 = 4.50x)" has "$MD" "| pgd40_attack | 2 | 100 | 90 (85-95) | 20 | 4.50x | ≥ 4x | yes |"
 check "speed: PGD-40 target met" has "$MD" "- PGD-40 attack (\`pgd40_attack\`), target ≥ 4x: 4.50x with 2 threads, batch 100: met in the one row measured by both."
 check "speed: PGD-7 training 2.80x, target not met" has "$MD" "- PGD-7 adversarial training (\`pgd7_advtrain\`), target ≥ 3x: 2.80x with 2 threads, batch 64: **not met** in the one row measured by both."
-check "speed: TRADES-7 training in the table, without a target" has "$MD" "| trades7_advtrain | 2 | 64 | 300 (290-310) | 100 | 3.00x |  |  |"
-check "speed: TRADES-7 training not among the targets" hasnt "$MD" "(\`trades7_advtrain\`), target"
+check "speed: TRADES-7 training in the table, target 3x met" has "$MD" "| trades7_advtrain | 2 | 64 | 300 (290-310) | 100 | 3.00x | ≥ 3x | yes |"
+check "speed: TRADES-7 training among the targets" has "$MD" "- TRADES-7 adversarial training (\`trades7_advtrain\`), target ≥ 3x: 3.00x with 2 threads, batch 64: met in the one row measured by both."
 check "speed: the revision again recorded" hasnt "$MD" "has no revision column"
 check "float32: mnistsec's FGSM from its own metrics.csv" has "$MD" "classified correctly where mnistsec leaves 11.30%, and PyTorch with the cross-entropy in"
 check "float32: both clean accuracies" has "$MD" "Clean accuracy on the same images: PyTorch 98.84%, mnistsec 98.84%."
