@@ -1233,10 +1233,29 @@ speed_section() {
         echo "latency $(num "$(mf "$R/bench_run.csv" latency_ms_trained)" %.3f) ms/image."
         echo
     fi
+    ensemble_time_block
     echo "The published study's only timing, batch-1 inference, is $(published_ms) ms/image once its"
     echo "divisor is corrected, measured on hardware it does not name: a cross-hardware figure, not"
     echo "a basis for a ratio (see the note under the baseline table)."
     echo
+}
+
+# The default attack ensemble's time (results/attack_all_timing/: --attack all on a subset
+# of the test images): measured, per attack, and carried to 10,000 images at the same rate
+# against the 20-minute aim.
+ensemble_time_block() {
+    d=$R/attack_all_timing
+    [ -f "$d/robustness.csv" ] && [ -f "$d/manifest.json" ] || return 0
+    w=$(jget "$d/manifest.json" wall_seconds || true); th=$(jget "$d/manifest.json" threads || true)
+    n=$(mf "$d/metrics.csv" robust_images)
+    echo "Time of the default attack ensemble (\`--attack all\` with transfer, default budgets) on the"
+    echo "$(model_label "$d") model (results/attack_all_timing/, ${th:-?} threads; see its COMMAND for the load):"
+    echo
+    awk -F, -v w="$w" -v n="$n" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+        { a = $c["attack"]; t = $c["seconds"] + 0; if (a == "all") tot = t; else { o = o sprintf("%s%s %.1f s", (o == "" ? "" : ", "), a, t) } }
+        END { if (w == "" || n == "n/a" || !tot) { print "The timing run lacks its wall time or image count.\n"; exit }
+              est = tot * 10000 / n + (w - tot)
+              printf "%d images in %.1f s of wall time, %.1f s of it in the attacks (%s). At that rate all 10,000 test images take about %.0f s (%.1f min): the 20-minute aim is %s.\n\n", n, w, tot, o, est, est / 60, (est <= 1200 ? "met" : "**not met**") }' "$d/robustness.csv"
 }
 
 # ---- runs ------------------------------------------------------------------------------

@@ -519,6 +519,20 @@ check "speed: PGD-40 target met" has "$MD" "- PGD-40 attack (\`pgd40_attack\`), 
 check "speed: PGD-7 training 2.80x, target not met" has "$MD" "- PGD-7 adversarial training (\`pgd7_advtrain\`), target ≥ 3x: 2.80x with 2 threads, batch 64: **not met** in the one row measured by both."
 check "speed: TRADES-7 training in the table, target 3x met" has "$MD" "| trades7_advtrain | 2 | 64 | 300 (290-310) | 100 | 3.00x | ≥ 3x | yes |"
 check "speed: TRADES-7 training among the targets" has "$MD" "- TRADES-7 adversarial training (\`trades7_advtrain\`), target ≥ 3x: 3.00x with 2 threads, batch 64: met in the one row measured by both."
+check "ensemble time: no block without results/attack_all_timing/" hasnt "$MD" "Time of the default attack ensemble"
+ET=$R/attack_all_timing
+mkdir -p "$ET"
+metrics "$ET" robust_images 1000 epsilon 0.3
+printf '%s\n' "epsilon,attack,accuracy,mean_linf,mean_l2,seconds" "0.3,pgd,0.94,0.3,6,10" "0.3,apgd-t,0.9,0.3,6,80" "0.3,all,0.9,0.3,6,90" > "$ET/robustness.csv"
+printf '{\n  "wall_seconds": 110.5,\n  "threads": 2\n}\n' > "$ET/manifest.json"
+write
+check "ensemble time: measured and carried to 10,000 images, aim met" has "$MD" "1000 images in 110.5 s of wall time, 90.0 s of it in the attacks (pgd 10.0 s, apgd-t 80.0 s). At that rate all 10,000 test images take about 920 s (15.3 min): the 20-minute aim is met."
+printf '%s\n' "epsilon,attack,accuracy,mean_linf,mean_l2,seconds" "0.3,apgd-t,0.9,0.3,6,130" "0.3,all,0.9,0.3,6,130" > "$ET/robustness.csv"
+printf '{\n  "wall_seconds": 150,\n  "threads": 2\n}\n' > "$ET/manifest.json"
+write
+check "ensemble time: aim not met above 1,200 s" has "$MD" "take about 1320 s (22.0 min): the 20-minute aim is **not met**."
+rm -rf "$ET"
+write
 check "speed: the revision again recorded" hasnt "$MD" "has no revision column"
 check "float32: mnistsec's FGSM from its own metrics.csv" has "$MD" "classified correctly where mnistsec leaves 11.30%, and PyTorch with the cross-entropy in"
 check "float32: both clean accuracies" has "$MD" "Clean accuracy on the same images: PyTorch 98.84%, mnistsec 98.84%."
