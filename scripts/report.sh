@@ -512,8 +512,8 @@ robust_cmd() {
     a="--attack fgsm,pgd"
     case $1 in
     robust_pgd) m="--adv-method pgd --adv-steps 7 --adv-epochs 8" ;;
-    robust_trades_beta3) m="--adv-method trades --trades-beta 3 --adv-steps 7 --adv-epochs 7"
-        a="--attack all --pgd-steps 100 --restarts 5 --surrogate results/baseline/model.ckpt" ;;
+    robust_trades_beta2) m="--adv-method trades --trades-beta 2 --adv-steps 7 --adv-epochs 7"
+        a="--attack all --pgd-steps 100 --surrogate results/baseline/model.ckpt" ;;
     *) m="--adv-method trades --adv-steps 7 --adv-epochs 7" ;;
     esac
     echo "./mnistsec --mode adv_training --adv-from scratch $m --adv-lr 0.001 --lr-schedule onecycle --adv-eps-ramp 2 --val-count 1000 $a --out results/$1 --save results/$1/model.ckpt"
@@ -559,7 +559,7 @@ methods_table() {
     method_row "fgsm-rs (Wong et al. 2020)" collapse_fgsm_rs "" ""
     method_row "pgd (Madry et al. 2018)" robust_pgd robust_pgd_all ""
     method_row "trades (Zhang et al. 2019), beta 6" robust_trades robust_trades_all ""
-    method_row "trades, beta 3" robust_trades_beta3 robust_trades_beta3 ""
+    method_row "trades, beta 2" robust_trades_beta2 robust_trades_beta2 ""
     echo
 }
 
@@ -571,8 +571,8 @@ robust_training_section() {
     robust_all_block robust_pgd "PGD-trained"
     robust_model_block robust_trades "TRADES-trained"
     robust_all_block robust_trades "TRADES-trained"
-    robust_model_block robust_trades_beta3 "TRADES-trained, beta 3"
-    robust_all_block robust_trades_beta3 "TRADES-trained, beta 3" robust_trades_beta3
+    robust_model_block robust_trades_beta2 "TRADES-trained, beta 2"
+    robust_all_block robust_trades_beta2 "TRADES-trained, beta 2" robust_trades_beta2
     collapse_block
 }
 
