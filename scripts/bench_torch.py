@@ -214,37 +214,39 @@ def main():
             for p in net.parameters():
                 p.requires_grad_(True)
 
-        def pgd_advtrain(batch, calls):
+        def advtrain_epoch(batch, calls, craft, loss_of):
+            """One epoch of `calls` batches: craft the adversarial batch with the
+            parameters frozen, then one Adam step on loss_of(clean, adversarial, labels)."""
             perm = torch.randperm(calls * batch)
             for c in range(calls):
                 idx = perm[c * batch:(c + 1) * batch]
                 xb, yb = x[idx], y[idx]
                 for p in net.parameters():
                     p.requires_grad_(False)
-                xa = pgd(net, xb, yb, EPS, ADV_STEP, ADV_STEPS)
+                xa = craft(xb, yb)
                 for p in net.parameters():
                     p.requires_grad_(True)
                 opt.zero_grad(set_to_none=True)
-                F.cross_entropy(net(xa), yb).backward()
+                loss_of(xb, xa, yb).backward()
                 opt.step()
 
+        def pgd_advtrain(batch, calls):
+            advtrain_epoch(batch, calls,
+                           lambda xb, yb: pgd(net, xb, yb, EPS, ADV_STEP, ADV_STEPS),
+                           lambda xb, xa, yb: F.cross_entropy(net(xa), yb))
+
+        def trades_loss(xb, xa, yb):
+            batch = xb.shape[0]
+            z = net(torch.cat((xb, xa)))  # one forward of both halves, as advtrain.c
+            zc, za = z[:batch], z[batch:]
+            kl = F.kl_div(F.log_softmax(za, 1), F.log_softmax(zc, 1),
+                          reduction="batchmean", log_target=True)
+            return F.cross_entropy(zc, yb) + TRADES_BETA * kl
+
         def trades_advtrain(batch, calls):
-            perm = torch.randperm(calls * batch)
-            for c in range(calls):
-                idx = perm[c * batch:(c + 1) * batch]
-                xb, yb = x[idx], y[idx]
-                for p in net.parameters():
-                    p.requires_grad_(False)
-                xa = trades_kl(net, xb, EPS, ADV_STEP, ADV_STEPS)
-                for p in net.parameters():
-                    p.requires_grad_(True)
-                opt.zero_grad(set_to_none=True)
-                z = net(torch.cat((xb, xa)))  # one forward of both halves, as advtrain.c
-                zc, za = z[:batch], z[batch:]
-                kl = F.kl_div(F.log_softmax(za, 1), F.log_softmax(zc, 1),
-                              reduction="batchmean", log_target=True)
-                (F.cross_entropy(zc, yb) + TRADES_BETA * kl).backward()
-                opt.step()
+            advtrain_epoch(batch, calls,
+                           lambda xb, yb: trades_kl(net, xb, EPS, ADV_STEP, ADV_STEPS),
+                           trades_loss)
 
         q = a.quick
         workloads = [
