@@ -601,7 +601,8 @@ robust_model_block() {
         echo
         return 0
     fi
-    echo "results/$n/: \`--adv-method $(m "$n" adv_method) --adv-steps $(m "$n" adv_steps) --adv-from $(m "$n" adv_from)\`, $(m "$n" adv_epochs) epochs,"
+    tb=""; [ "$(m "$n" adv_method)" != trades ] || tb=$(jget "$d/manifest.json" settings.trades_beta || true)
+    echo "results/$n/: \`--adv-method $(m "$n" adv_method)${tb:+ --trades-beta $tb} --adv-steps $(m "$n" adv_steps) --adv-from $(m "$n" adv_from)\`, $(m "$n" adv_epochs) epochs,"
     echo "training epsilon $(m "$n" adv_eps), $(m "$n" val_count) held-out training images; the kept model is"
     echo "epoch $(m "$n" best_epoch), the best held-out PGD accuracy ($(pct "$(m "$n" best_val_pgd_accuracy)")); training took $(wall "$(m "$n" adv_train_seconds)")."
     echo "On $(m "$n" robust_images) test images at epsilon $(m "$n" epsilon):"
@@ -726,9 +727,9 @@ robust_all_block() {
     attack_verdict "$d/robustness.csv" "$e" "the $(model_label "$d") model"
     if [ -f "$R/$rn/metrics.csv" ]; then
         awk -v a="$(m "$rn" after_robust_accuracy)" -v ae="$(m "$rn" epsilon)" -v an="$(m "$rn" robust_images)" \
-            -v w="$worst" -v e="$e" -v n="$(mf "$mt" robust_images)" -v k="$(m "$rn" pgd_steps)" -v run="$rn" 'BEGIN {
+            -v w="$worst" -v e="$e" -v n="$(mf "$mt" robust_images)" -v k="$(m "$rn" pgd_steps)" -v p="$(m "$rn" after_pgd_accuracy)" -v run="$rn" 'BEGIN {
             if (a == "n/a" || w == "n/a" || ae + 0 != e + 0) exit
-            printf "- results/%s%ss own evaluation (%s, %s images) gave a worst case of %.2f%%; with every attack, on %s images, it is %.2f%% (%+.2f pp).\n", run, "\047", (k == "n/a" ? "FGSM" : "FGSM and PGD-" k), an, 100 * a, n, 100 * w, 100 * (w - a) }'
+            printf "- results/%s%ss own evaluation (%s, %s images) gave a worst case of %.2f%%; with every attack, on %s images, it is %.2f%% (%+.2f pp).\n", run, "\047", (p == "n/a" ? "FGSM" : "FGSM and PGD-" k), an, 100 * a, n, 100 * w, 100 * (w - a) }'
     fi
     echo
     if awk -F, 'NR > 1 && ($2 == "WARN" || $2 == "FAIL") { f = 1 } END { exit !f }' "$d/checks.csv" 2>/dev/null; then

@@ -425,16 +425,17 @@ check "robust_pgd_all: against robust_pgd's own evaluation" has "$MD" "gave a wo
 check "robust_pgd_all: the FAIL listed" has "$MD" "| robust_pgd_all | \`attack_converged\` | **FAIL** |"
 check "robust_pgd_all: training-time goal, time not recorded" has "$MD" "- training in ≤ 20 minutes on 2 cores: n/a (results/robust_pgd/), not measured;"
 check "robust_pgd_all: checks goal not met, each FAIL named with its run" has "$MD" "- every sanity check passes (skipped ones aside): **not met**: \`attack_converged\` FAIL in robust_pgd; \`attack_converged\` FAIL in robust_pgd_all."
-# a training run timed on its own (FGSM only) and the same model under every attack in a
-# second training run (robust_trades_beta2_all), PGD-100 with 5 restarts among them
+# a training run timed on its own (FGSM only) and its model under every attack in an
+# adv_only run (robust_trades_beta2_all), PGD-100 with 5 restarts among them
 B2=$R/robust_trades_beta2 B2A=$R/robust_trades_beta2_all
 mkdir -p "$B2" "$B2A"
 metrics "$B2" mode adv_training adv_method trades adv_steps 7 adv_from scratch adv_epochs 7 adv_eps 0.3 val_count 1000 \
     best_epoch 6 best_val_pgd_accuracy 0.963 adv_train_seconds 1122 robust_images 10000 test_images 10000 epsilon 0.3 \
-    clean_accuracy 0.9862 after_clean_accuracy 0.9862 after_fgsm_accuracy 0.96 after_robust_accuracy 0.96
+    pgd_steps 40 clean_accuracy 0.9862 after_clean_accuracy 0.9862 after_fgsm_accuracy 0.96 after_robust_accuracy 0.96
 printf '%s\n' "epsilon,attack,accuracy,mean_linf,mean_l2,seconds" "0.3,fgsm,0.96,0.3,6,5" "0.3,all,0.96,0.3,6,5" > "$B2/robustness.csv"
 printf '%s\n' "check,status,detail" "eps_zero_is_clean,SKIP,needs eps 0" > "$B2/checks.csv"
 printf '%s\n' "./mnistsec --mode adv_training --adv-method trades --trades-beta 2 --attack fgsm --out results/robust_trades_beta2" "source: abc1234" > "$B2/COMMAND"
+printf '{\n  "settings": {\n    "trades_beta": 2,\n    "threads": 2\n  }\n}\n' > "$B2/manifest.json"
 metrics "$B2A" mode adv_only robust_images 10000 test_images 10000 epsilon 0.3 pgd_steps 100 pgd_restarts 5 \
     clean_accuracy 0.9862 pgd_accuracy 0.925
 printf '%s\n' "epsilon,attack,accuracy,mean_linf,mean_l2,seconds" "0.3,fgsm,0.96,0.3,6,5" "0.3,pgd,0.925,0.3,6,900" \
@@ -443,6 +444,7 @@ printf '%s\n' "check,status,detail" "attack_converged,PASS,ok" "no_gradient_mask
 printf '%s\n' "./mnistsec --mode adv_only --load results/robust_trades_beta2/model.ckpt --attack all --out results/robust_trades_beta2_all" "source: abc1234" > "$B2A/COMMAND"
 write
 check "beta 2: methods row, PGD and worst case from its every-attack run" has "$MD" "| trades, beta 2 | robust_trades_beta2 | 7 from scratch | 1122 s (18.7 min) | 98.62% | 96.00% | 92.50% (PGD-100 x 5 restarts, 10000) | 90.50% (10000) |"
+check "beta 2: the TRADES beta from the manifest" has "$MD" "results/robust_trades_beta2/: \`--adv-method trades --trades-beta 2 --adv-steps 7 --adv-from scratch\`"
 check "beta 2: an FGSM-only run's table has no PGD column" has "$MD" "This run evaluates FGSM only; the stronger attacks are in results/robust_trades_beta2_all/ (below)."
 check "beta 2: PGD-100 goal from the every-attack run itself" has "$MD" "- PGD-100 with 5 restarts ≥ 91%: 92.50% on 10000 test images (results/robust_trades_beta2_all/; its convergence check: PASS), met (+1.50 pp);"
 check "beta 2: training-time goal from the timed run, not the every-attack run" has "$MD" "- training in ≤ 20 minutes on 2 cores: 1122 s (18.7 min) (results/robust_trades_beta2/), met;"
