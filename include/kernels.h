@@ -56,10 +56,11 @@ void k_conv3x3_relu_maxpool_backward(kctx *k, float *dx, float *dw, float *db,
                                      size_t co, size_t h, size_t wd);
 
 /* Fused conv + ReLU + 2x2 max pool, for a conv followed by a pool (H, W even):
- * y as k_conv3x3_forward(..., relu = 1) (by Winograd F(2x2, 3x3) where the shape
- * allows, so equal to it up to rounding), then p and argmax exactly the pool of y, each
- * image pooled while it is in registers or cache. If keep_y is 0, y is only scratch
- * and its contents are unspecified afterwards (writing it is a large part of the cost).
+ * y as k_conv3x3_forward(..., relu = 1) (by Winograd F(4x4, 3x3) or F(2x2, 3x3)
+ * where the shape allows, so equal to it up to rounding), then p and argmax exactly
+ * the pool of y, each image pooled while it is in registers or cache. If keep_y is 0,
+ * y is only scratch and its contents are unspecified afterwards (writing it is a large
+ * part of the cost).
  * y: (N, Co, H, W)  p, argmax: (N, Co, H/2, W/2) */
 void k_conv3x3_relu_maxpool_forward(kctx *k, float *y, float *p, uint32_t *argmax,
                                     const float *x, const float *w, const float *b, size_t n,

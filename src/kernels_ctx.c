@@ -52,13 +52,16 @@ ms_status kctx_create(kctx **out, size_t nthreads, size_t max_batch, ms_err *err
     }
     k->nthreads = nthreads;
     k->max_batch = max_batch;
-    /* both needs grow with every argument: at the caps, every conv that fits fits both */
+    /* the needs grow with every argument: at the caps, every conv that fits fits all */
     k->task_floats = conv_task_need(CAP_C, CAP_C, CAP_SIDE, CAP_SIDE);
     if (k->task_floats < pooled_task_need(CAP_C, CAP_C, CAP_SIDE, CAP_SIDE))
         k->task_floats = pooled_task_need(CAP_C, CAP_C, CAP_SIDE, CAP_SIDE);
+    if (k->task_floats < kint_wg4_task_need(CAP_C, CAP_C, CAP_SIDE, CAP_SIDE))
+        k->task_floats = kint_wg4_task_need(CAP_C, CAP_C, CAP_SIDE, CAP_SIDE);
     k->task_floats = round_up(k->task_floats, VL);
     k->wpack_floats = round_up(CAP_C, FWD_MR) * CAP_C * 9;
-    k->wgu_floats = round_up(CAP_C, FWD_MR) * CAP_C * 16;
+    /* F(4x4)'s (36, Ci, Co') is the larger of the two Winograd weight layouts */
+    k->wgu_floats = 36 * CAP_C * round_up(CAP_C, VL);
     k->slot_floats = round_up(CAP_C * 9 * round_up(CAP_C, VL) + round_up(CAP_C, VL), VL);
     size_t total = 0, part;
     int ok = size_mul(&part, nthreads, k->task_floats) && size_add(&total, total, part) &&

@@ -6,6 +6,7 @@
  *   kernels_planes.c              copying planes into the padded layout, storing them back
  *   kernels_conv.c                direct conv forward (implicit GEMM), optionally pooled
  *   kernels_winograd.c            conv + ReLU + 2x2 max pool forward by Winograd F(2x2, 3x3)
+ *   kernels_winograd4.c           the same by Winograd F(4x4, 3x3), sides multiples of 4
  *   kernels_conv_backward.c       conv backward: dL/dx, dL/dw, dL/db
  *   kernels_conv_pool_backward.c  conv backward through a 2x2 max pool: window maxima only
  *   kernels_pool.c                2x2 max pool forward
@@ -29,9 +30,10 @@
  *  - dL/dw[o][k] = sum_q dy[o][q] x[c][q + off(k)]: dy is transposed to (Q, Co) so
  *    the tile is 6 rows k x 64 channels o, reduced over q in order.
  * A conv followed by ReLU and a 2x2 max pool (conv2 of the network) has faster paths:
- *  - forward by Winograd F(2x2, 3x3), one tile per pool window, with bias, ReLU and the
- *    pool applied in registers (kernels_winograd.c): 16 instead of 36 multiply-adds per
- *    window and channel pair;
+ *  - forward by Winograd F(4x4, 3x3), one tile per four pool windows, vectorised over
+ *    channels, with bias, ReLU and the pool applied in registers (kernels_winograd4.c):
+ *    9 instead of 36 multiply-adds per window and channel pair; where the sides are not
+ *    multiples of 4, by F(2x2, 3x3), one tile per pool window (kernels_winograd.c): 16;
  *  - backward from the window maxima only (kernels_conv_pool_backward.c): dL/dw from
  *    per-channel lists of the non-zero routed gradients (bit-identical to the dense
  *    kernel), dL/dx window by window in a 4x4 register patch. After ReLU and pooling
@@ -291,10 +293,12 @@ struct kctx {
     size_t task_floats;
     float *wpack;      /* packed weights, wpack_floats */
     size_t wpack_floats;
-    float *wgu;        /* Winograd-transformed weights (Co', 16, Ci), wgu_floats */
+    float *wgu;        /* Winograd-transformed weights, wgu_floats: F(2x2) (Co'/8, 16,
+                        * Ci, 8) or F(4x4) (36, Ci, Co') */
     size_t wgu_floats;
     float *wgsrc;      /* the weights wgu was made from (Co, Ci, 3, 3), CAP_C^2 * 9 */
     size_t wg_ci, wg_co; /* their shape; 0 while wgu holds nothing */
+    int wg_kind;       /* the transform wgu holds: 2 for F(2x2), 4 for F(4x4), 0 none */
     float *bpack;      /* packed bias, CAP_C + FWD_MR */
     float *slots;      /* DW_SLOTS blocks of slot_floats: (K, Co') partial dw, then db */
     size_t slot_floats;
@@ -333,6 +337,18 @@ static inline void run_slots(kctx *k, threadpool_fn fn, void *arg, size_t nitems
         return;
     threadpool_run(k->pool, fn, arg, t);
 }
+
+/* ---- Winograd F(4x4, 3x3) conv + ReLU + pool (kernels_winograd4.c) --------------- */
+
+/* Floats of task scratch kint_wg4_forward needs for this shape. */
+size_t kint_wg4_task_need(size_t ci, size_t co, size_t h, size_t w);
+/* 1 if kint_wg4_forward takes this shape (sides multiples of 4, within the caps and
+ * the scratch of k), else 0. */
+int kint_wg4_fits(const kctx *k, size_t ci, size_t co, size_t h, size_t w);
+/* k_conv3x3_relu_maxpool_forward for a shape kint_wg4_fits takes; y NULL: not kept. */
+void kint_wg4_forward(kctx *k, float *y, float *p, uint32_t *argmax, const float *x,
+                      const float *w, const float *b, size_t n, size_t ci, size_t co,
+                      size_t h, size_t wd);
 
 /* ---- padding and storing planes (kernels_planes.c) ------------------------------ */
 

@@ -1,7 +1,8 @@
-/* kernels_winograd.c - conv + ReLU + 2x2 max pool forward by Winograd F(2x2, 3x3)
- * (k_conv3x3_relu_maxpool_forward): one tile per pool window, bias, ReLU and the pool
- * applied in registers. Shapes it does not take go to the direct conv
- * (kernels_conv.c).
+/* kernels_winograd.c - conv + ReLU + 2x2 max pool forward (k_conv3x3_relu_maxpool_forward):
+ * shapes whose sides are multiples of 4 go to Winograd F(4x4, 3x3)
+ * (kernels_winograd4.c), other even shapes to Winograd F(2x2, 3x3) here: one tile per
+ * pool window, bias, ReLU and the pool applied in registers. Shapes neither takes go to
+ * the direct conv (kernels_conv.c).
  *
  * Legend: N batch, C channels (Ci in, Co out), H height, W width, Co' = Co rounded up
  * to 8, xi the 16 elements of a 4x4 transformed tile.
@@ -277,9 +278,11 @@ static void wg_forward(kctx *k, float *y, float *p, uint32_t *argmax, const floa
     /* the transform of the weights costs as much as a whole image: done again only
      * when the weights changed (compared bit for bit) */
     const size_t wl = co * ci * 9;
-    if (k->wg_ci != ci || k->wg_co != co || memcmp(k->wgsrc, w, wl * sizeof(float)) != 0) {
+    if (k->wg_kind != 2 || k->wg_ci != ci || k->wg_co != co ||
+        memcmp(k->wgsrc, w, wl * sizeof(float)) != 0) {
         wg_weights(k->wgu, w, ci, co);
         memcpy(k->wgsrc, w, wl * sizeof(float));
+        k->wg_kind = 2;
         k->wg_ci = ci;
         k->wg_co = co;
     }
@@ -308,6 +311,10 @@ void k_conv3x3_relu_maxpool_forward(kctx *k, float *y, float *p, uint32_t *argma
                                     const float *x, const float *w, const float *b, size_t n,
                                     size_t ci, size_t co, size_t h, size_t wd, int keep_y)
 {
+    if (kint_wg4_fits(k, ci, co, h, wd)) {
+        kint_wg4_forward(k, keep_y ? y : NULL, p, argmax, x, w, b, n, ci, co, h, wd);
+        return;
+    }
 #ifdef WG_HAVE
     if (wg_fits(k, ci, co, h, wd)) {
         wg_forward(k, keep_y ? y : NULL, p, argmax, x, w, b, n, ci, co, h, wd);

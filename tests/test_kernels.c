@@ -243,10 +243,48 @@ static void test_argmax_relu(void)
     CHECK(yl[0] == 0.0f && yl[1] == 1.5f, "linear relu %g %g", (double)yl[0], (double)yl[1]);
 }
 
-/* The fused conv + ReLU + pool (Winograd F(2x2, 3x3) where the shape allows, else the
- * direct kernel): its conv output is close to the reference conv + ReLU, its pooled
- * output and argmax are exactly the pool of its own conv output, and both thread
- * counts agree bit for bit. */
+/* The exact conv (double) of x with w, b, pad 1: ye, and the magnitude of its terms,
+ * sabs = |b| + sum |w| |x|.  ye, sabs: (N, Co, H, W) */
+static void conv_exact(double *ye, double *sabs, const float *x, const float *wt,
+                       const float *b, size_t n, size_t ci, size_t co, size_t h, size_t w)
+{
+    for (size_t s = 0; s < n; s++)
+        for (size_t o = 0; o < co; o++)
+            for (size_t i = 0; i < h; i++)
+                for (size_t j = 0; j < w; j++) {
+                    double acc = b[o], mag = fabs((double)b[o]);
+                    for (size_t c = 0; c < ci; c++)
+                        for (size_t p = 0; p < 3; p++)
+                            for (size_t q = 0; q < 3; q++) {
+                                if (i + p < 1 || i + p > h || j + q < 1 || j + q > w)
+                                    continue;
+                                const double t = (double)wt[(o * ci + c) * 9 + p * 3 + q] *
+                                                 x[((s * ci + c) * h + i + p - 1) * w + j + q - 1];
+                                acc += t;
+                                mag += fabs(t);
+                            }
+                    const size_t at = ((s * co + o) * h + i) * w + j;
+                    ye[at] = acc;
+                    sabs[at] = mag;
+                }
+}
+
+/* Winograd's rounding, relative to the magnitude of the terms: |y - exact| <=
+ * WG_KAPPA * 2^-24 * sabs. The transforms of F(4x4, 3x3) scale the magnitudes up by
+ * at most 256 (|A^T| (|G| |g| |G^T| (.) |B^T| |d| |B|) |A| against |g| |d|, at
+ * output (3, 3); F(2x2, 3x3): 7.1), and each product and partial sum rounds on that
+ * scale, Ci + 12 roundings deep for the worst output element, but they add up like a random
+ * walk rather than in one direction: the worst measured errors are below 50 units of
+ * 2^-24 * sabs (printed); 4 * 256 leaves room while still failing for a wrong transform
+ * coefficient (an error of order |y| ~ sabs / sqrt(terms)). */
+#define WG_KAPPA (4.0 * 256.0)
+
+/* The fused conv + ReLU + pool (Winograd F(4x4, 3x3) for sides that are multiples of
+ * 4, else F(2x2, 3x3) for even sides, else the direct kernel): its conv output is
+ * close to the reference conv + ReLU and within Winograd's rounding of the exact one,
+ * its pooled output and argmax are exactly the pool of its own conv output, the argmax
+ * is the exact one wherever a window's top two values are further apart than their
+ * tolerances, and both thread counts and both keep_y agree bit for bit. */
 static void fused_case(size_t n, size_t ci, size_t co, size_t h, size_t w)
 {
     char name[96], nm[128];
@@ -256,6 +294,7 @@ static void fused_case(size_t n, size_t ci, size_t co, size_t h, size_t w)
     float *p2 = fvec(pl), *pown = fvec(pl);
     uint32_t *ar = xcalloc(pl, sizeof(uint32_t)), *a1 = xcalloc(pl, sizeof(uint32_t));
     uint32_t *a2 = xcalloc(pl, sizeof(uint32_t)), *aown = xcalloc(pl, sizeof(uint32_t));
+    double *ye = xcalloc(yl, sizeof(double)), *sabs = xcalloc(yl, sizeof(double));
     conv2d_forward(yr, x, wt, b, n, ci, co, h, w);
     relu_forward(yr, yr, yl);
     maxpool2x2_forward(pr, ar, yr, n, co, h, w);
@@ -266,6 +305,47 @@ static void fused_case(size_t n, size_t ci, size_t co, size_t h, size_t w)
     check_close(nm, y1, yr, yl, ci * 9.0);
     snprintf(nm, sizeof nm, "%s pool", name);
     check_close(nm, p1, pr, pl, ci * 9.0);
+
+    /* against the exact conv, relative to the magnitudes; the exact argmax */
+    conv_exact(ye, sabs, x, wt, b, n, ci, co, h, w);
+    const double ulp = ldexp(1.0, -24);
+    double worst = 0.0;
+    size_t bad = 0, decided = 0, wrong = 0;
+    for (size_t i = 0; i < yl; i++) {
+        const double e = ye[i] > 0.0 ? ye[i] : 0.0, d = fabs((double)y1[i] - e);
+        if (d / (ulp * sabs[i]) > worst)
+            worst = d / (ulp * sabs[i]);
+        if (!(d <= WG_KAPPA * ulp * sabs[i]))
+            bad++;
+    }
+    for (size_t pi = 0; pi < pl; pi++) {
+        const size_t pw = w / 2, plane = pi / (pw * (h / 2)), r = pi % (pw * (h / 2)) / pw;
+        const size_t c = pi % pw, first = plane * h * w + 2 * r * w + 2 * c;
+        const size_t at[4] = {first, first + 1, first + w, first + w + 1};
+        size_t top = 0; /* the first maximum in row-major order, second: the runner-up */
+        for (size_t q = 1; q < 4; q++)
+            if (ye[at[q]] > ye[at[top]])
+                top = q;
+        double second = -INFINITY, tol2 = 0.0;
+        for (size_t q = 0; q < 4; q++)
+            if (q != top && ye[at[q]] > second) {
+                second = ye[at[q]];
+                tol2 = WG_KAPPA * ulp * sabs[at[q]];
+            }
+        const double tv = ye[at[top]] > 0.0 ? ye[at[top]] : 0.0;
+        second = second > 0.0 ? second : 0.0;
+        if (tv - second > WG_KAPPA * ulp * sabs[at[top]] + tol2) {
+            decided++;
+            wrong += a1[pi] != at[top];
+        }
+    }
+    fprintf(stderr, "  %-44s worst %.1f of 2^-24*sum|terms| (tol %.0f)\n", name, worst,
+            WG_KAPPA);
+    CHECK(bad == 0, "%s: %zu of %zu outputs beyond Winograd's rounding, worst %.1f", name, bad,
+          yl, worst);
+    CHECK(wrong == 0 && decided > pl / 2, "%s: argmax differs from the exact one in %zu of %zu "
+          "clear windows", name, wrong, decided);
+
     maxpool2x2_forward(pown, aown, y1, n, co, h, w);
     CHECK(memcmp(p1, pown, pl * sizeof(float)) == 0, "%s: pooled output is not the pool of "
           "the conv output", name);
@@ -273,16 +353,22 @@ static void fused_case(size_t n, size_t ci, size_t co, size_t h, size_t w)
     check_same(name, y1, y2, yl * sizeof(float));
     check_same(name, p1, p2, pl * sizeof(float));
     check_same(name, a1, a2, pl * sizeof(uint32_t));
-    /* without keeping y: the same pool */
-    k_conv3x3_relu_maxpool_forward(k2, y2, p2, a2, x, wt, b, n, ci, co, h, w, 0);
-    check_same(name, p1, p2, pl * sizeof(float));
-    check_same(name, a1, a2, pl * sizeof(uint32_t));
+    /* without keeping y: the same pool, with 1 and 2 threads */
+    for (int th = 0; th < 2; th++) {
+        memset(p2, 0, pl * sizeof(float));
+        memset(a2, 0, pl * sizeof(uint32_t));
+        k_conv3x3_relu_maxpool_forward(th ? k2 : k1, y2, p2, a2, x, wt, b, n, ci, co, h, w, 0);
+        snprintf(nm, sizeof nm, "%s keep_y 0 t%d", name, th + 1);
+        check_same(nm, p1, p2, pl * sizeof(float));
+        check_same(nm, a1, a2, pl * sizeof(uint32_t));
+    }
     free(x), free(wt), free(b), free(yr), free(pr), free(y1), free(p1), free(y2), free(p2);
-    free(pown), free(ar), free(a1), free(a2), free(aown);
+    free(pown), free(ar), free(a1), free(a2), free(aown), free(ye), free(sabs);
 }
 
 /* The fused forward keeps the transformed weights between calls: a weight changed in
- * place (as an optimiser step does) must be seen by the next call. */
+ * place (as an optimiser step does) must be seen by the next call, and so must a switch
+ * between the F(4x4) and F(2x2) paths with the same weights (their layouts differ). */
 static void test_conv_weight_cache(void)
 {
     const size_t n = 2, ci = 32, co = 64, h = 28, w = 28;
@@ -296,18 +382,39 @@ static void test_conv_weight_cache(void)
     k_conv3x3_relu_maxpool_forward(k2, y, p3, am, x, wt, b, n, ci, co, h, w, 0);
     CHECK(memcmp(p1, p2, pl * sizeof(float)) != 0, "changed weight had no effect");
     CHECK(memcmp(p2, p3, pl * sizeof(float)) == 0, "stale transformed weights used");
-    free(x), free(wt), free(b), free(y), free(p1), free(p2), free(p3), free(am);
+    /* 10x28 (F(2x2)) after 28x28 (F(4x4)) with the same weights, then again on k2 after
+     * another F(4x4) call: the same as on a context that saw only 10x28 before */
+    const size_t h2 = 10, pl2 = n * co * (h2 / 2) * (w / 2);
+    float *q1 = fvec(pl2), *q2 = fvec(pl2);
+    k_conv3x3_relu_maxpool_forward(k1, y, q1, am, x, wt, b, n, ci, co, h2, w, 0);
+    k_conv3x3_relu_maxpool_forward(k2, y, q2, am, x, wt, b, n, ci, co, h2, w, 0);
+    CHECK(memcmp(q1, q2, pl2 * sizeof(float)) == 0, "F(2x2) after F(4x4): stale weights");
+    k_conv3x3_relu_maxpool_forward(k2, y, p3, am, x, wt, b, n, ci, co, h, w, 0);
+    CHECK(memcmp(p2, p3, pl * sizeof(float)) == 0, "F(4x4) after F(2x2): stale weights");
+    free(x), free(wt), free(b), free(y), free(p1), free(p2), free(p3), free(am), free(q1),
+        free(q2);
 }
 
 static void test_conv_relu_maxpool(void)
 {
+    /* F(4x4): the network's conv2, odd batches, one image split over the channel
+     * vectors on 2 threads */
     fused_case(1, 32, 64, 28, 28);
     fused_case(9, 32, 64, 28, 28);
-    fused_case(2, 5, 11, 8, 16);  /* Winograd: channels not multiples of 8, short rows */
-    fused_case(1, 5, 11, 8, 16);  /* one image, split over channel blocks on 2 threads */
-    fused_case(3, 3, 64, 10, 28); /* Winograd: a last block of one tile row */
+    fused_case(3, 32, 64, 28, 28);
+    /* F(4x4): channels not multiples of 16, 2 or 3 tiles per row, a last GEMM block of
+     * one tile (8x16: 8 tiles), and of 5 (12x20: 15 tiles), co of 1 to 4 vectors */
+    fused_case(2, 5, 11, 8, 16);
+    fused_case(1, 5, 11, 8, 16);
+    fused_case(3, 17, 40, 12, 20);
+    fused_case(1, 32, 64, 4, 4);
+    fused_case(2, 3, 49, 8, 12);
+    /* sides not multiples of 4: F(2x2) */
+    fused_case(3, 3, 64, 10, 28); /* a last block of one tile row */
     fused_case(3, 3, 5, 6, 4);
-    fused_case(2, 1, 3, 30, 8); /* beyond the scratch capacity */
+    fused_case(2, 7, 20, 8, 6);
+    /* beyond the scratch capacity: the direct conv */
+    fused_case(2, 1, 3, 30, 8);
 }
 
 /* The backward of conv + ReLU (+ 2x2 max pool) with the mask and the pool routing done
