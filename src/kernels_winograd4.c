@@ -36,6 +36,13 @@
  * ReLU and pool work on 16 output channels per vector, into channel-last staging
  * buffers that are copied to the (N, Co, ...) outputs once the image is done.
  *
+ * Ties: outputs whose 3x3 input patches are identical (constant regions, common in
+ * MNIST's background) get the same bits from the direct conv, so the pool picks the
+ * first of them; the Winograd sums differ per output and would break such ties by
+ * rounding, moving the gradient within the window. The patches are compared once per
+ * image (wg4_ties) and each output of a window whose patch equals an earlier one's
+ * takes that value, which keeps the direct conv's choice.
+ *
  * Determinism: each output element is computed inside one item (an image, or a range
  * of its output channel vectors when there are fewer images than threads), lane by
  * lane in the same order whatever the range, so the split never changes a result. */
@@ -226,6 +233,70 @@ static void wg4_unstage(float *restrict dstf, uint32_t *restrict dstu,
         }
 }
 
+/* Which conv outputs of each pool window have identical 3x3 x Ci input patches: the
+ * direct conv gives them the same bits, so a tie among them goes to the first in
+ * row-major order, while the Winograd tile computes them by different sums and would
+ * break the tie by rounding. wrep[win] packs, for the window's outputs k = 1, 2, 3
+ * (row-major), in bits 2k .. 2k+1 the first output whose patch is identical (k itself
+ * if none); wg4_output copies that value. Patches of outputs (i, j) and (i + di,
+ * j + dj) are identical iff x[r][c] == x[r + di][c + dj] (bit for bit, every channel)
+ * over the 3x3 patch of (i, j), so four maps of neighbour equality (right, down,
+ * down-right, down-left) decide all six pairs. xc: the image's channel-last padded
+ * copy, (H+2, W+2, Ci') */
+static void wg4_ties(uint8_t *restrict wrep, const float *restrict xc, size_t cip, size_t h,
+                     size_t w)
+{
+    const size_t pw = w + 2, rs = pw * cip;
+    /* bit c of eq[d][r]: padded position (r, c) equals (r, c+1) (d 0), (r+1, c) (1),
+     * (r+1, c+1) (2); for d 3, (r, c+1) equals (r+1, c) */
+    uint32_t eq[4][CAP_SIDE + 2];
+    for (size_t r = 0; r < h + 2; r++) {
+        const int down = r + 1 < h + 2;
+        uint32_t b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+        for (size_t c = 0; c < pw; c++) {
+            const float *p = xc + r * rs + c * cip;
+            const int right = c + 1 < pw;
+            vi d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0};
+            for (size_t c0 = 0; c0 < cip; c0 += VL) {
+                const vi s0 = (vi)vload(p + c0);
+                const vi rt = right ? (vi)vload(p + cip + c0) : s0;
+                d0 |= s0 ^ rt;
+                if (down) {
+                    const vi dn = (vi)vload(p + rs + c0);
+                    const vi dr = right ? (vi)vload(p + rs + cip + c0) : dn;
+                    d1 |= s0 ^ dn;
+                    d2 |= s0 ^ dr;
+                    d3 |= rt ^ dn;
+                }
+            }
+            b0 |= (uint32_t)(right && vzero((vf)d0)) << c;
+            b1 |= (uint32_t)(down && vzero((vf)d1)) << c;
+            b2 |= (uint32_t)(down && right && vzero((vf)d2)) << c;
+            b3 |= (uint32_t)(down && right && vzero((vf)d3)) << c;
+        }
+        eq[0][r] = b0;
+        eq[1][r] = b1;
+        eq[2][r] = b2;
+        eq[3][r] = b3;
+    }
+    /* all nine of a patch: rows r0 .. r0+2, columns c0 .. c0+2 */
+#define WG4_ALL9(d, r0, c0)                                                               \
+    (((eq[d][(r0)] >> (c0)) & (eq[d][(r0) + 1] >> (c0)) & (eq[d][(r0) + 2] >> (c0)) & 7u) == 7u)
+    for (size_t pr = 0; pr < h / 2; pr++)
+        for (size_t pc = 0; pc < w / 2; pc++) {
+            /* output (2pr + i, 2pc + j) reads padded rows 2pr + i .., columns 2pc + j .. */
+            const size_t r = 2 * pr, c = 2 * pc;
+            const unsigned r1 = WG4_ALL9(0, r, c) ? 0u : 1u;
+            const unsigned r2 = WG4_ALL9(1, r, c) ? 0u : WG4_ALL9(3, r, c) ? r1 : 2u;
+            const unsigned r3 = WG4_ALL9(2, r, c)       ? 0u
+                                : WG4_ALL9(1, r, c + 1) ? r1
+                                : WG4_ALL9(0, r + 1, c) ? r2
+                                                        : 3u;
+            wrep[pr * (w / 2) + pc] = (uint8_t)(r1 << 2 | r2 << 4 | r3 << 6);
+        }
+#undef WG4_ALL9
+}
+
 /* V[xi][tt][c] = (B^T d B)[xi] of tile t0 + tt, for tt < RT (zero past tile nt - 1).
  * V: (36, RT, Ci')  xc: the image's channel-last padded copy, tw tiles per row. */
 static void wg4_input(float *restrict V, const float *restrict xc, size_t t0, size_t nt,
@@ -322,10 +393,12 @@ typedef struct {
 /* Output transform, bias, ReLU and pool of tile (ty, tx) for output channels
  * o0 .. o0 + 15, from M (per xi (RT, Co')) at the tile's slot and o0, into the staging
  * buffers: pst, ast (P, Co') pooled value and flat argmax, yst (H*W, Co') or NULL;
- * plane0: the flat index of the first element of channel o0 of the image. */
+ * plane0: the flat index of the first element of channel o0 of the image; wrep (P):
+ * the outputs of identical patches per window (wg4_ties), given the same value. */
 static void wg4_output(const wg4_job *j, const float *restrict M, vf bias, vu plane0,
-                       float *restrict pst, uint32_t *restrict ast, float *restrict yst,
-                       size_t o0, size_t ty, size_t tx)
+                       const uint8_t *restrict wrep, float *restrict pst,
+                       uint32_t *restrict ast, float *restrict yst, size_t o0, size_t ty,
+                       size_t tx)
 {
     const size_t w = j->w, cop = j->cop, pw = w / 2;
     const size_t xs = WG4_RT * cop; /* stride of xi in M */
@@ -347,10 +420,17 @@ static void wg4_output(const wg4_job *j, const float *restrict M, vf bias, vu pl
     }
     for (size_t a = 0; a < 2; a++)
         for (size_t bb = 0; bb < 2; bb++) {
+            const size_t pr = 2 * ty + a, pc = 2 * tx + bb, pos = pr * pw + pc;
+            const unsigned rep = wrep[pos];
+            if (rep != (1u << 2 | 2u << 4 | 3u << 6)) { /* identical patches: same value */
+                vf *o[4] = {&yv[2 * a][2 * bb], &yv[2 * a][2 * bb + 1], &yv[2 * a + 1][2 * bb],
+                            &yv[2 * a + 1][2 * bb + 1]};
+                for (unsigned kk = 1; kk < 4; kk++)
+                    *o[kk] = *o[(rep >> (2 * kk)) & 3u];
+            }
             vu off;
             const vf mx = vpool4(yv[2 * a][2 * bb], yv[2 * a][2 * bb + 1], yv[2 * a + 1][2 * bb],
                                  yv[2 * a + 1][2 * bb + 1], (unsigned)w, &off);
-            const size_t pr = 2 * ty + a, pc = 2 * tx + bb, pos = pr * pw + pc;
             const vu at = plane0 + vuset1((uint32_t)(2 * pr * w + 2 * pc)) + off;
             vstore(pst + pos * cop + o0, mx);
             memcpy(ast + pos * cop + o0, &at, sizeof at);
@@ -375,6 +455,7 @@ static void wg4_task(void *arg, size_t t)
     uint32_t *ast = (uint32_t *)(void *)(pst + np * cop);
     float *yst = j->y ? pst + 2 * np * cop : NULL;
     const vu lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    uint8_t wrep[(CAP_SIDE / 2) * (CAP_SIDE / 2)];
     for (;;) {
         size_t item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
         if (item >= j->nitems)
@@ -383,6 +464,7 @@ static void wg4_task(void *arg, size_t t)
         const size_t v0 = grp * j->nvec / j->groups, v1 = (grp + 1) * j->nvec / j->groups;
         if (k->tag[t] != img + 1) {
             wg4_pad_image(xc, j->x + img * ci * hw, ci, cip, h, w);
+            wg4_ties(wrep, xc, cip, h, w);
             k->tag[t] = img + 1;
         }
         vf bias[CAP_C / VL];
@@ -401,8 +483,8 @@ static void wg4_task(void *arg, size_t t)
             wg4_gemms(M, j->u, V, ci, cip, cop, v0, v1 - v0);
             for (size_t tt = 0; tt < WG4_RT && t0 + tt < nt; tt++)
                 for (size_t v = v0; v < v1; v++)
-                    wg4_output(j, M + tt * cop + v * VL, bias[v], plane0[v], pst, ast, yst,
-                               v * VL, (t0 + tt) / tw, (t0 + tt) % tw);
+                    wg4_output(j, M + tt * cop + v * VL, bias[v], plane0[v], wrep, pst, ast,
+                               yst, v * VL, (t0 + tt) / tw, (t0 + tt) % tw);
         }
         /* staging (positions, Co') -> (Co, positions) */
         const size_t o1 = v1 * VL < co ? v1 * VL : co, first = img * co;
