@@ -340,6 +340,13 @@ static inline void run_slots(kctx *k, threadpool_fn fn, void *arg, size_t nitems
 
 /* ---- Winograd F(4x4, 3x3) conv + ReLU + pool (kernels_winograd4.c) --------------- */
 
+/* The transform of the weights costs as much as a whole image, so the Winograd paths
+ * keep it in k->wgu and make it again only when the weights changed (compared bit for
+ * bit). Returns 1 when wgu already holds transform `kind` (2: F(2x2), 4: F(4x4)) of
+ * w (Co, Ci, 3, 3); otherwise records w as wgu's source and returns 0, and the caller
+ * writes the transform into k->wgu. */
+int kint_wg_cached(kctx *k, int kind, const float *w, size_t ci, size_t co);
+
 /* Floats of task scratch kint_wg4_forward needs for this shape. */
 size_t kint_wg4_task_need(size_t ci, size_t co, size_t h, size_t w);
 /* 1 if kint_wg4_forward takes this shape (sides multiples of 4, within the caps and

@@ -275,17 +275,8 @@ static void wg_forward(kctx *k, float *y, float *p, uint32_t *argmax, const floa
                        const float *w, const float *b, size_t n, size_t ci, size_t co,
                        size_t h, size_t wd)
 {
-    /* the transform of the weights costs as much as a whole image: done again only
-     * when the weights changed (compared bit for bit) */
-    const size_t wl = co * ci * 9;
-    if (k->wg_kind != 2 || k->wg_ci != ci || k->wg_co != co ||
-        memcmp(k->wgsrc, w, wl * sizeof(float)) != 0) {
+    if (!kint_wg_cached(k, 2, w, ci, co))
         wg_weights(k->wgu, w, ci, co);
-        memcpy(k->wgsrc, w, wl * sizeof(float));
-        k->wg_kind = 2;
-        k->wg_ci = ci;
-        k->wg_co = co;
-    }
     wg_job j = {.k = k, .y = y, .p = p, .argmax = argmax, .x = x, .u = k->wgu, .b = b,
                 .ci = ci, .co = co, .nob = (co + FWD_MR - 1) / FWD_MR, .g = geom(h, wd)};
     /* Fewer images than threads: split each image over its blocks of 8 output
@@ -306,6 +297,19 @@ static void wg_forward(kctx *k, float *y, float *p, uint32_t *argmax, const floa
     run_slots(k, wg_task, &j, j.nitems);
 }
 #endif /* HAVE_VECTOR_POOL */
+
+int kint_wg_cached(kctx *k, int kind, const float *w, size_t ci, size_t co)
+{
+    const size_t wl = co * ci * 9;
+    if (k->wg_kind == kind && k->wg_ci == ci && k->wg_co == co &&
+        memcmp(k->wgsrc, w, wl * sizeof(float)) == 0)
+        return 1;
+    memcpy(k->wgsrc, w, wl * sizeof(float));
+    k->wg_kind = kind;
+    k->wg_ci = ci;
+    k->wg_co = co;
+    return 0;
+}
 
 void k_conv3x3_relu_maxpool_forward(kctx *k, float *y, float *p, uint32_t *argmax,
                                     const float *x, const float *w, const float *b, size_t n,

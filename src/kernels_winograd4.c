@@ -500,16 +500,8 @@ void kint_wg4_forward(kctx *k, float *y, float *p, uint32_t *argmax, const float
                       const float *w, const float *b, size_t n, size_t ci, size_t co,
                       size_t h, size_t wd)
 {
-    /* transformed weights cached as for F(2x2) (kernels_winograd.c), tagged with 4 */
-    const size_t wl = co * ci * 9;
-    if (k->wg_kind != 4 || k->wg_ci != ci || k->wg_co != co ||
-        memcmp(k->wgsrc, w, wl * sizeof(float)) != 0) {
+    if (!kint_wg_cached(k, 4, w, ci, co))
         wg4_weights(k->wgu, w, ci, co);
-        memcpy(k->wgsrc, w, wl * sizeof(float));
-        k->wg_kind = 4;
-        k->wg_ci = ci;
-        k->wg_co = co;
-    }
     wg4_job j = {.k = k, .y = y, .p = p, .argmax = argmax, .x = x, .u = k->wgu, .b = b,
                  .ci = ci, .co = co, .cip = round_up(ci, VL), .cop = round_up(co, VL),
                  .h = h, .w = wd};
