@@ -1,6 +1,7 @@
 /* kernels_conv.c - 3x3 convolution forward (stride 1, zero padding 1) as the implicit
  * GEMM of kernels_internal.h: tiles of 8 output channels x 48 positions, optionally
- * with ReLU and the 2x2 max pool of each image once it is computed. The backward
+ * with ReLU and the 2x2 max pool of each image once it is computed; one input channel
+ * (the first conv) row by row instead, with the same sums. The backward
  * (kernels_conv_backward.c) computes dL/dx with the same micro-kernel, conv_tile.
  *
  * Legend: N batch, C channels (Ci in, Co out), H height, W width, K = Ci * 9 rows of
@@ -102,6 +103,75 @@ static int conv_fwd_run(kctx *k, float *y, const float *x, const float *wp, cons
     return j.pool != NULL;
 }
 
+/* ---- one input channel (the first conv): rows of vectors, no position tiles -------- */
+
+typedef struct {
+    float *y;        /* (N, Co, H, W) */
+    const float *x;  /* (N, 1, H, W) */
+    const float *w;  /* (Co, 9) */
+    const float *b;  /* (Co) or NULL */
+    size_t co, nitems;
+    plane_geom g;
+    int relu;
+    kctx *k;
+    atomic_size_t next;
+} conv1_fwd_job;
+
+/* y[o][i][j] = relu?(b[o] + sum_{p,t} w[o][p*3 + t] x[i + p - 1][j + t - 1]), summed
+ * in the order of conv_tile (bias first, then taps 0..8 by fused multiply-adds), so
+ * bit-identical to the implicit GEMM it replaces for one input channel. Each row's
+ * nine shifted input vectors are loaded once and used by every output channel. */
+static void conv1_fwd_task(void *arg, size_t t)
+{
+    conv1_fwd_job *j = arg;
+    const plane_geom *g = &j->g;
+    const size_t h = g->h, w = g->w, S = g->S, hw = h * w;
+    const size_t nv = (w + VL - 1) / VL;
+    float *xpad = j->k->task + t * j->k->task_floats;
+    for (;;) {
+        size_t img = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (img >= j->nitems)
+            break;
+        kint_pad_planes(xpad, j->x + img * hw, 1, g);
+        float *yimg = j->y + img * j->co * hw;
+        for (size_t i = 0; i < h; i++)
+            for (size_t v = 0; v < nv; v++) {
+                const size_t j0 = kint_row_vec_start(v, w);
+                vf xs[9];
+                for (size_t p = 0; p < 3; p++)
+                    for (size_t tp = 0; tp < 3; tp++)
+                        xs[p * 3 + tp] = vload(xpad + (i + p) * S + j0 + tp);
+                for (size_t o = 0; o < j->co; o++) {
+                    const float *wo = j->w + o * 9;
+                    vf acc = vset1(j->b ? j->b[o] : 0.0f);
+                    for (size_t kk = 0; kk < 9; kk++)
+                        acc = vfma(acc, vset1(wo[kk]), xs[kk]);
+                    vstore(yimg + (o * h + i) * w + j0, j->relu ? vrelu(acc) : acc);
+                }
+            }
+    }
+}
+
+static void conv1_fwd_run(kctx *k, float *y, const float *x, const float *w, const float *b,
+                          size_t n, size_t co, const plane_geom *g, int relu)
+{
+    conv1_fwd_job j;
+    j.y = y;
+    j.x = x;
+    j.w = w;
+    j.b = b;
+    j.co = co;
+    j.nitems = n;
+    j.g = *g;
+    j.relu = relu;
+    j.k = k;
+    atomic_init(&j.next, 0);
+    /* the padded buffers now hold other images than their tags say */
+    for (size_t t = 0; t < k->nthreads; t++)
+        k->tag[t] = 0;
+    run_slots(k, conv1_fwd_task, &j, n);
+}
+
 static void set_koff(kctx *k, size_t c, const plane_geom *g)
 {
     for (size_t ch = 0; ch < c; ch++)
@@ -126,6 +196,10 @@ void kint_conv_forward(kctx *k, float *y, const float *x, const float *w, const 
         return;
     }
     plane_geom g = geom(h, wd);
+    if (ci == 1 && !pool && wd >= VL) {
+        conv1_fwd_run(k, y, x, w, b, n, co, &g, relu);
+        return;
+    }
     const size_t K = ci * 9, nob = (co + FWD_MR - 1) / FWD_MR;
     /* wp[ob][k][m] = w[ob*8 + m][k] (zero rows past Co) */
     for (size_t ob = 0; ob < nob; ob++)

@@ -57,8 +57,8 @@ static void pooled_dw_tile2(float *out, const float *xc, const uint32_t *pos, co
  * one window whose offset in the window is (DR, DC): their 3x3 footprints in the 4x4
  * patch around the window. wt: wT + c0, cip floats per tap. */
 static inline void patch_class(vf acc[16], const float *restrict wt, size_t cip,
-                               const uint8_t *restrict os, const float *restrict gs, size_t n,
-                               const int DR, const int DC)
+                               const uint32_t *restrict os, const float *restrict gs,
+                               size_t n, const int DR, const int DC)
 {
     for (size_t e = 0; e < n; e++) {
         const float *wo = wt + (size_t)os[e] * 9 * cip;
@@ -70,28 +70,112 @@ static inline void patch_class(vf acc[16], const float *restrict wt, size_t cip,
     }
 }
 
+/* The maxima of a window, grouped by their offset class c (2*dr + dc): os[c] their
+ * channels in increasing order, gs[c] their gradients, cnt[c] how many. Zero gradients
+ * (masked by the ReLU, or zero) are left out: they add nothing. Each list has room for
+ * CAP_C + VL entries (the vector path writes up to VL past its end). */
+typedef struct {
+    uint32_t os[4][CAP_C + VL];
+    float gs[4][CAP_C + VL];
+    size_t cnt[4];
+} window_lists;
+
+/* The lists of window win from wcls, wgv (per channel and window, nw windows). */
+static void window_lists_scalar(window_lists *l, const uint32_t *wcls, const float *wgv,
+                                size_t co, size_t nw, size_t win)
+{
+    for (int c = 0; c < 4; c++)
+        l->cnt[c] = 0;
+    for (size_t o = 0; o < co; o++) {
+        const float g = wgv[o * nw + win];
+        const size_t c = wcls[o * nw + win] & 3u;
+        /* always written, kept only if non-zero (NaN is kept): no branch to mispredict */
+        l->os[c][l->cnt[c]] = (uint32_t)o;
+        l->gs[c][l->cnt[c]] = g;
+        l->cnt[c] += !(g == 0.0f);
+    }
+}
+
+#if defined(__AVX512F__) && !defined(MS_PORTABLE_VECTORS)
+#define HAVE_WINDOW_LISTS_VECTOR 1
+/* wcls and wgv window-major: clsT, gT (round_up(nw, 16), cop), by 16 x 16 blocks.
+ * co % 16 == 0; the last block reads up to 15 floats past wcls/wgv[co * nw] (room
+ * pooled_hits' lists have) into rows past nw, which are never read. */
+static void windows_major(float *restrict gT, uint32_t *restrict clsT, const uint32_t *wcls,
+                          const float *wgv, size_t co, size_t cop, size_t nw)
+{
+    for (size_t wb = 0; wb < nw; wb += VL)
+        for (size_t ob = 0; ob < co; ob += VL) {
+            vf r[VL];
+            for (int q = 0; q < VL; q++)
+                r[q] = vload(wgv + (ob + (size_t)q) * nw + wb);
+            vtranspose16(r);
+            for (int q = 0; q < VL; q++)
+                vstore(gT + (wb + (size_t)q) * cop + ob, r[q]);
+            for (int q = 0; q < VL; q++)
+                r[q] = vload((const float *)(const void *)(wcls + (ob + (size_t)q) * nw + wb));
+            vtranspose16(r);
+            for (int q = 0; q < VL; q++)
+                vstore((float *)(void *)(clsT + (wb + (size_t)q) * cop + ob), r[q]);
+        }
+}
+
+/* window_lists_scalar from the window-major rows g, cls (co floats), 16 channels at a
+ * time by compression: the same lists. */
+static void window_lists_vector(window_lists *l, const uint32_t *cls, const float *g,
+                                size_t co)
+{
+    const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i three = _mm512_set1_epi32(3);
+    for (int c = 0; c < 4; c++)
+        l->cnt[c] = 0;
+    for (size_t o0 = 0; o0 < co; o0 += VL) {
+        const __m512 gv = _mm512_loadu_ps(g + o0);
+        const __m512i cv = _mm512_and_si512(_mm512_loadu_si512((const void *)(cls + o0)), three);
+        const __m512i ov = _mm512_add_epi32(iota, _mm512_set1_epi32((int)o0));
+        const __mmask16 nz = _mm512_cmp_ps_mask(gv, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+        for (int c = 0; c < 4; c++) {
+            const __mmask16 m =
+                (__mmask16)(nz & _mm512_cmpeq_epi32_mask(cv, _mm512_set1_epi32(c)));
+            _mm512_storeu_ps(l->gs[c] + l->cnt[c], _mm512_maskz_compress_ps(m, gv));
+            _mm512_storeu_si512((void *)(l->os[c] + l->cnt[c]),
+                                _mm512_maskz_compress_epi32(m, ov));
+            l->cnt[c] += (size_t)__builtin_popcount((unsigned)m);
+        }
+    }
+}
+#endif
+
 /* dL/dx of one image through the pool, window by window: the non-zero maxima of the
  * window's channels, grouped by their offset in the window, add their kernels into a
  * 4x4 patch of 16 channels held in registers, which is then added to dxc (channel-last,
  * padded: patch row r is padded row 2i + r). Patches overlap by one row and column and
- * are added in window order. wcls, wgv: per channel and window (pooled_hits). */
+ * are added in window order. wcls, wgv: per channel and window (pooled_hits); tw:
+ * scratch of pooled_dx_need floats. */
 static void pooled_dx(float *restrict dxc, const float *restrict wT, const uint32_t *wcls,
-                      const float *wgv, size_t co, size_t cip, size_t ho, size_t wo, size_t pw)
+                      const float *wgv, size_t co, size_t cip, size_t ho, size_t wo, size_t pw,
+                      float *tw)
 {
     const size_t nw = ho * wo;
-    uint8_t os[4][CAP_C];
-    float gs[4][CAP_C];
+    window_lists l;
+#ifdef HAVE_WINDOW_LISTS_VECTOR
+    const size_t cop = round_up(co, VL);
+    float *gT = tw;
+    uint32_t *clsT = (uint32_t *)(void *)(tw + round_up(nw, VL) * cop);
+    const int vec = co % VL == 0;
+    if (vec)
+        windows_major(gT, clsT, wcls, wgv, co, cop, nw);
+#else
+    (void)tw;
+#endif
     for (size_t win = 0; win < nw; win++) {
-        size_t cnt[4] = {0, 0, 0, 0};
-        for (size_t o = 0; o < co; o++) {
-            const float g = wgv[o * nw + win];
-            if (g == 0.0f)
-                continue; /* masked by the ReLU, or a zero gradient: adds nothing */
-            const size_t c = wcls[o * nw + win] & 3u;
-            os[c][cnt[c]] = (uint8_t)o;
-            gs[c][cnt[c]++] = g;
-        }
-        if (cnt[0] + cnt[1] + cnt[2] + cnt[3] == 0)
+#ifdef HAVE_WINDOW_LISTS_VECTOR
+        if (vec)
+            window_lists_vector(&l, clsT + win * cop, gT + win * cop, co);
+        else
+#endif
+            window_lists_scalar(&l, wcls, wgv, co, nw, win);
+        if (l.cnt[0] + l.cnt[1] + l.cnt[2] + l.cnt[3] == 0)
             continue;
         const size_t i = win / wo, jj = win % wo;
         float *d0 = dxc + (2 * i * pw + 2 * jj) * cip;
@@ -99,10 +183,10 @@ static void pooled_dx(float *restrict dxc, const float *restrict wT, const uint3
             vf acc[16];
             for (int q = 0; q < 16; q++)
                 acc[q] = vset1(0.0f);
-            patch_class(acc, wT + c0, cip, os[0], gs[0], cnt[0], 0, 0);
-            patch_class(acc, wT + c0, cip, os[1], gs[1], cnt[1], 0, 1);
-            patch_class(acc, wT + c0, cip, os[2], gs[2], cnt[2], 1, 0);
-            patch_class(acc, wT + c0, cip, os[3], gs[3], cnt[3], 1, 1);
+            patch_class(acc, wT + c0, cip, l.os[0], l.gs[0], l.cnt[0], 0, 0);
+            patch_class(acc, wT + c0, cip, l.os[1], l.gs[1], l.cnt[1], 0, 1);
+            patch_class(acc, wT + c0, cip, l.os[2], l.gs[2], l.cnt[2], 1, 0);
+            patch_class(acc, wT + c0, cip, l.os[3], l.gs[3], l.cnt[3], 1, 1);
             for (size_t r = 0; r < 4; r++)
                 for (size_t c = 0; c < 4; c++) {
                     float *d = d0 + (r * pw + c) * cip + c0;
@@ -223,12 +307,29 @@ void kint_pooled_bwd_image(const conv_bwd_job *j, float *scratch, size_t img, fl
     if (j->dx) {
         /* wT[o][tap][c] in j->wf */
         memset(dxc, 0, plane * sizeof(float));
-        pooled_dx(dxc, j->wf, wcls, wgv, co, cip, ho, wo, pw);
+        pooled_dx(dxc, j->wf, wcls, wgv, co, cip, ho, wo, pw, wgv + nlist);
+        /* back to channel-first: 16 positions x 16 channels at a time, transposed in
+         * registers (rows of w >= 16, whole blocks of channels), else one by one */
         float *dximg = j->dx + img * ci * hw;
-        for (size_t c = 0; c < ci; c++)
+        if (w >= VL && ci % VL == 0) {
             for (size_t r = 0; r < h; r++)
-                for (size_t s = 0; s < w; s++)
-                    dximg[(c * h + r) * w + s] = dxc[((r + 1) * pw + s + 1) * cip + c];
+                for (size_t v = 0; v < (w + VL - 1) / VL; v++) {
+                    const size_t s0 = kint_row_vec_start(v, w);
+                    for (size_t c0 = 0; c0 < ci; c0 += VL) {
+                        vf blk[VL];
+                        for (int q = 0; q < VL; q++)
+                            blk[q] = vload(dxc + ((r + 1) * pw + s0 + (size_t)q + 1) * cip + c0);
+                        vtranspose16(blk);
+                        for (int q = 0; q < VL; q++)
+                            vstore(dximg + ((c0 + (size_t)q) * h + r) * w + s0, blk[q]);
+                    }
+                }
+        } else {
+            for (size_t c = 0; c < ci; c++)
+                for (size_t r = 0; r < h; r++)
+                    for (size_t s = 0; s < w; s++)
+                        dximg[(c * h + r) * w + s] = dxc[((r + 1) * pw + s + 1) * cip + c];
+        }
     }
     if (!j->want_dw)
         return;

@@ -26,7 +26,11 @@ static size_t conv_task_need(size_t ci, size_t co, size_t h, size_t w)
 static size_t pooled_task_need(size_t ci, size_t co, size_t h, size_t w)
 {
     const size_t cip = round_up(ci, VL), plane = (h + 2) * (w + 2) * cip;
-    return 2 * round_up(plane, VL) + 4 * round_up(co * (h / 2) * (w / 2) + VL, VL);
+    /* padded x and dx; hits, their positions, window classes and gradients; the
+     * classes and gradients window-major (pooled_dx) */
+    const size_t nw = (h / 2) * (w / 2);
+    return 2 * round_up(plane, VL) + 4 * round_up(co * nw + VL, VL) +
+           2 * round_up(nw, VL) * round_up(co, VL);
 }
 
 int kint_conv_fits(const kctx *k, size_t ci, size_t co, size_t h, size_t w)

@@ -183,6 +183,39 @@ static inline void store_run_u32(uint32_t *restrict dst, vu v, size_t len)
 }
 
 
+#if defined(__clang__)
+#define VT_SHUF(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+#define VT_SHUF(a, b, ...) __builtin_shuffle(a, b, (vi){__VA_ARGS__})
+#endif
+
+/* r[i][l] <-> r[l][i]: a 16x16 transpose in four steps; step s swaps the off-diagonal
+ * s x s blocks of every 2s x 2s block (rows i and i + s exchange their lanes l whose
+ * bit s differs). */
+static inline void vtranspose16(vf r[16])
+{
+    /* row i keeps its lanes l with bit S clear and takes those of row i + S shifted up
+     * by S; row i + S the other way round */
+#define VT_STEP(S, LO, HI)                                                               \
+    for (int i = 0; i < 16; i++)                                                          \
+        if (!(i & (S))) {                                                                 \
+            const vf a = r[i], b = r[i + (S)];                                            \
+            r[i] = VT_SHUF(a, b, LO);                                                    \
+            r[i + (S)] = VT_SHUF(a, b, HI);                                              \
+        }
+#define VT_L(...) __VA_ARGS__
+    VT_STEP(8, VT_L(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
+             VT_L(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31))
+    VT_STEP(4, VT_L(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27),
+             VT_L(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31))
+    VT_STEP(2, VT_L(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29),
+             VT_L(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31))
+    VT_STEP(1, VT_L(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30),
+             VT_L(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31))
+#undef VT_L
+#undef VT_STEP
+}
+
 #if defined(__AVX512F__)
 /* acc + a*b with one rounding (ISO C mode does not contract a*b+c by itself) */
 static inline vf vfma(vf acc, vf a, vf b)
@@ -257,6 +290,16 @@ static inline int vzero(vf v)
         acc |= u[i];
     return acc == 0;
 }
+/* r[i][l] <-> r[l][i] */
+static inline void vtranspose16(vf r[VL])
+{
+    for (int i = 0; i < VL; i++)
+        for (int l = i + 1; l < VL; l++) {
+            const float t = r[i].f[l];
+            r[i].f[l] = r[l].f[i];
+            r[l].f[i] = t;
+        }
+}
 #endif
 
 /* Sum of the lanes in a fixed (pairwise) order. */
@@ -307,6 +350,15 @@ struct kctx {
 };
 
 static inline size_t round_up(size_t a, size_t m) { return (a + m - 1) / m * m; }
+
+/* The start columns of the vectors covering a row of w >= VL: 0, 16, .., and the last
+ * one moved back to w - 16 so that no vector reaches past the row (the overlap is
+ * computed twice and stored twice, with the same values). */
+static inline size_t kint_row_vec_start(size_t v, size_t w)
+{
+    size_t j0 = v * VL;
+    return j0 + VL > w ? w - VL : j0;
+}
 
 /* Geometry of a padded plane for an h x w image. */
 typedef struct {

@@ -136,39 +136,6 @@ static inline void wg4_at(vf out[4], vf m0, vf m1, vf m2, vf m3, vf m4, vf m5)
     out[3] = vfma(c, vset1(8.0f), d) + m5;
 }
 
-#if defined(__clang__)
-#define WG4_SHUF(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
-#else
-#define WG4_SHUF(a, b, ...) __builtin_shuffle(a, b, (vi){__VA_ARGS__})
-#endif
-
-/* r[i][l] <-> r[l][i]: a 16x16 transpose in four steps; step s swaps the off-diagonal
- * s x s blocks of every 2s x 2s block (rows i and i + s exchange their lanes l whose
- * bit s differs). */
-static inline void vtranspose16(vf r[16])
-{
-    /* row i keeps its lanes l with bit S clear and takes those of row i + S shifted up
-     * by S; row i + S the other way round */
-#define WG4_STEP(S, LO, HI)                                                               \
-    for (int i = 0; i < 16; i++)                                                          \
-        if (!(i & (S))) {                                                                 \
-            const vf a = r[i], b = r[i + (S)];                                            \
-            r[i] = WG4_SHUF(a, b, LO);                                                    \
-            r[i + (S)] = WG4_SHUF(a, b, HI);                                              \
-        }
-#define WG4_L(...) __VA_ARGS__
-    WG4_STEP(8, WG4_L(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
-             WG4_L(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31))
-    WG4_STEP(4, WG4_L(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27),
-             WG4_L(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31))
-    WG4_STEP(2, WG4_L(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29),
-             WG4_L(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31))
-    WG4_STEP(1, WG4_L(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30),
-             WG4_L(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31))
-#undef WG4_L
-#undef WG4_STEP
-}
-
 /* the first len <= 16 floats at src, zero in the other lanes */
 static inline vf load_run(const float *restrict src, size_t len)
 {

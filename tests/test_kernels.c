@@ -163,6 +163,11 @@ static void test_conv_small_shapes(void)
             }
     conv_case(2, 3, 5, 4, 9);
     conv_case(2, 2, 17, 13, 28);
+    /* one input channel, rows of 16 or more: the row-vector forward (one vector, two
+     * overlapping, two apart) */
+    conv_case(2, 1, 5, 3, 16);
+    conv_case(3, 1, 7, 4, 20);
+    conv_case(1, 1, 3, 2, 33);
 }
 
 static void test_conv_28x28(void)
@@ -535,6 +540,10 @@ static void test_conv_staged_backward(void)
     staged_case(2, 3, 5, 6, 4);
     staged_case(3, 2, 17, 10, 28);
     staged_case(2, 3, 5, 1, 6);   /* one row: no pool window at all */
+    /* whole vectors of channels: the window lists by compression and dx transposed
+     * back in 16 x 16 blocks (rows of one vector, of two overlapping) */
+    staged_case(2, 16, 16, 4, 16);
+    staged_case(1, 16, 48, 6, 20);
     staged_case(2, 1, 3, 30, 8); /* beyond the scratch capacity: plain loops */
 }
 
