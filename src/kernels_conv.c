@@ -155,16 +155,8 @@ static void conv1_fwd_task(void *arg, size_t t)
 static void conv1_fwd_run(kctx *k, float *y, const float *x, const float *w, const float *b,
                           size_t n, size_t co, const plane_geom *g, int relu)
 {
-    conv1_fwd_job j;
-    j.y = y;
-    j.x = x;
-    j.w = w;
-    j.b = b;
-    j.co = co;
-    j.nitems = n;
-    j.g = *g;
-    j.relu = relu;
-    j.k = k;
+    conv1_fwd_job j = {.y = y, .x = x, .w = w, .b = b, .co = co, .nitems = n, .g = *g,
+                       .relu = relu, .k = k};
     atomic_init(&j.next, 0);
     /* the padded buffers now hold other images than their tags say */
     for (size_t t = 0; t < k->nthreads; t++)
