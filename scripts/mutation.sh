@@ -44,7 +44,7 @@ FGSM-versus-PGD masking rule disabled|src/advtrain.c|s/return fgsm - pgd > MASKI
 masking rule applied during the epsilon ramp|src/advtrain.c|s/if \(eps_now < eps\)\n        return 0;/if (0)\n        return 0;/|test_advtrain
 spectre label test keeps every label|src/defend.c|s/index\[c\] > o->label_anomaly\)/1)/|test_defend
 incremental Square forward misses the last changed row|src/cnn_patch.c|s/rhi = r0 \+ h \+ 1 < S \? r0 \+ h \+ 1 : S - 1;/rhi = r0 + h < S ? r0 + h : S - 1;/|test_square
-one-channel conv forward drops the bias|src/kernels_conv.c|s/vf acc = vset1\(j->b \? j->b\[o\] : 0.0f\);/vf acc = vset1(0.0f);/|test_kernels
+one-channel conv forward drops the bias|src/kernels_conv.c|s/vf acc = vset1\(b \? b\[o\] : 0.0f\);/vf acc = vset1(0.0f);/|test_kernels
 pool backward lists a maximum under the wrong window offset|src/kernels_conv_pool_backward.c|s/_mm512_cmpeq_epi32_mask\(cv, _mm512_set1_epi32\(c\)\)/_mm512_cmpeq_epi32_mask(cv, _mm512_set1_epi32(c ^ 1))/|test_kernels
 pool backward transposes dx back into the wrong channel|src/kernels_conv_pool_backward.c|s/vstore\(dximg \+ \(\(c0 \+ \(size_t\)q\) \* h \+ r\) \* w \+ s0, blk\[q\]\);/vstore(dximg + ((c0 + (size_t)q) * h + r) * w + s0, blk[(q + 1) % VL]);/|test_kernels
 '

@@ -86,20 +86,12 @@ static int conv_fwd_run(kctx *k, float *y, const float *x, const float *wp, cons
     j.g = *g;
     j.relu = relu;
     /* few images: split each over blocks of output channels as well */
-    size_t want = 4 * k->nthreads;
-    j.groups = 1;
-    if (n < want) {
-        j.groups = (want + n - 1) / n;
-        if (j.groups > j.nob)
-            j.groups = j.nob;
-    }
+    j.groups = kint_image_parts(n, 4 * k->nthreads, j.nob);
     if (j.groups > 1)
         j.pool = NULL; /* images are split over items: pool afterwards */
     j.nitems = n * j.groups;
     atomic_init(&j.next, 0);
-    for (size_t t = 0; t < k->nthreads; t++)
-        k->tag[t] = 0;
-    run_slots(k, conv_fwd_task, &j, j.nitems);
+    run_image_slots(k, conv_fwd_task, &j, j.nitems);
     return j.pool != NULL;
 }
 
@@ -125,15 +117,17 @@ static void conv1_fwd_task(void *arg, size_t t)
 {
     conv1_fwd_job *j = arg;
     const plane_geom *g = &j->g;
-    const size_t h = g->h, w = g->w, S = g->S, hw = h * w;
+    const size_t h = g->h, w = g->w, S = g->S, hw = h * w, co = j->co;
     const size_t nv = (w + VL - 1) / VL;
+    const float *wt = j->w, *b = j->b; /* locals: the stores to y cannot change them */
+    const int relu = j->relu;
     float *xpad = j->k->task + t * j->k->task_floats;
     for (;;) {
         size_t img = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
         if (img >= j->nitems)
             break;
         kint_pad_planes(xpad, j->x + img * hw, 1, g);
-        float *yimg = j->y + img * j->co * hw;
+        float *yimg = j->y + img * co * hw;
         for (size_t i = 0; i < h; i++)
             for (size_t v = 0; v < nv; v++) {
                 const size_t j0 = kint_row_vec_start(v, w);
@@ -141,12 +135,12 @@ static void conv1_fwd_task(void *arg, size_t t)
                 for (size_t p = 0; p < 3; p++)
                     for (size_t tp = 0; tp < 3; tp++)
                         xs[p * 3 + tp] = vload(xpad + (i + p) * S + j0 + tp);
-                for (size_t o = 0; o < j->co; o++) {
-                    const float *wo = j->w + o * 9;
-                    vf acc = vset1(j->b ? j->b[o] : 0.0f);
+                for (size_t o = 0; o < co; o++) {
+                    const float *wo = wt + o * 9;
+                    vf acc = vset1(b ? b[o] : 0.0f);
                     for (size_t kk = 0; kk < 9; kk++)
                         acc = vfma(acc, vset1(wo[kk]), xs[kk]);
-                    vstore(yimg + (o * h + i) * w + j0, j->relu ? vrelu(acc) : acc);
+                    vstore(yimg + (o * h + i) * w + j0, relu ? vrelu(acc) : acc);
                 }
             }
     }
@@ -158,10 +152,7 @@ static void conv1_fwd_run(kctx *k, float *y, const float *x, const float *w, con
     conv1_fwd_job j = {.y = y, .x = x, .w = w, .b = b, .co = co, .nitems = n, .g = *g,
                        .relu = relu, .k = k};
     atomic_init(&j.next, 0);
-    /* the padded buffers now hold other images than their tags say */
-    for (size_t t = 0; t < k->nthreads; t++)
-        k->tag[t] = 0;
-    run_slots(k, conv1_fwd_task, &j, n);
+    run_image_slots(k, conv1_fwd_task, &j, n); /* it pads into the task blocks too */
 }
 
 static void set_koff(kctx *k, size_t c, const plane_geom *g)

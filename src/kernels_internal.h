@@ -196,22 +196,22 @@ static inline void vtranspose16(vf r[16])
 {
     /* row i keeps its lanes l with bit S clear and takes those of row i + S shifted up
      * by S; row i + S the other way round */
-#define VT_STEP(S, LO, HI)                                                               \
+#define VT_STEP(S, LO, HI)                                                                \
     for (int i = 0; i < 16; i++)                                                          \
         if (!(i & (S))) {                                                                 \
             const vf a = r[i], b = r[i + (S)];                                            \
-            r[i] = VT_SHUF(a, b, LO);                                                    \
-            r[i + (S)] = VT_SHUF(a, b, HI);                                              \
+            r[i] = VT_SHUF(a, b, LO);                                                     \
+            r[i + (S)] = VT_SHUF(a, b, HI);                                               \
         }
 #define VT_L(...) __VA_ARGS__
     VT_STEP(8, VT_L(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
-             VT_L(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31))
+            VT_L(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31))
     VT_STEP(4, VT_L(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27),
-             VT_L(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31))
+            VT_L(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31))
     VT_STEP(2, VT_L(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29),
-             VT_L(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31))
+            VT_L(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31))
     VT_STEP(1, VT_L(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30),
-             VT_L(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31))
+            VT_L(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31))
 #undef VT_L
 #undef VT_STEP
 }
@@ -390,7 +390,27 @@ static inline void run_slots(kctx *k, threadpool_fn fn, void *arg, size_t nitems
     threadpool_run(k->pool, fn, arg, t);
 }
 
-/* ---- Winograd F(4x4, 3x3) conv + ReLU + pool (kernels_winograd4.c) --------------- */
+/* Runs the items of a job whose tasks keep a padded image in their task block, tagged
+ * in k->tag (kint_pad_image_once, the Winograd paths): the tags are cleared first,
+ * since the blocks hold whatever earlier jobs left in them. */
+static inline void run_image_slots(kctx *k, threadpool_fn fn, void *arg, size_t nitems)
+{
+    for (size_t t = 0; t < k->nthreads; t++)
+        k->tag[t] = 0;
+    run_slots(k, fn, arg, nitems);
+}
+
+/* Parts to split each of n images into so that there are about `want` items, at most
+ * `parts` (the blocks of output channels an image has): 1 when n >= want. */
+static inline size_t kint_image_parts(size_t n, size_t want, size_t parts)
+{
+    if (n >= want)
+        return 1;
+    size_t g = (want + n - 1) / n;
+    return g < parts ? g : parts;
+}
+
+/* ---- Winograd conv + ReLU + pool (kernels_winograd.c, kernels_winograd4.c) -------- */
 
 /* The transform of the weights costs as much as a whole image, so the Winograd paths
  * keep it in k->wgu and make it again only when the weights changed (compared bit for

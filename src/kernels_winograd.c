@@ -286,15 +286,11 @@ static void wg_forward(kctx *k, float *y, float *p, uint32_t *argmax, const floa
     j.groups = 1;
     if (n < k->nthreads) {
         j.v_all = wg_task_need_all(ci, h, wd) <= k->task_floats;
-        j.groups = j.v_all ? j.nob : (k->nthreads + n - 1) / n;
-        if (j.groups > j.nob)
-            j.groups = j.nob;
+        j.groups = j.v_all ? j.nob : kint_image_parts(n, k->nthreads, j.nob);
     }
     j.nitems = n * j.groups;
     atomic_init(&j.next, 0);
-    for (size_t t = 0; t < k->nthreads; t++)
-        k->tag[t] = 0;
-    run_slots(k, wg_task, &j, j.nitems);
+    run_image_slots(k, wg_task, &j, j.nitems);
 }
 #endif /* HAVE_VECTOR_POOL */
 

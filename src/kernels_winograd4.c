@@ -475,17 +475,10 @@ void kint_wg4_forward(kctx *k, float *y, float *p, uint32_t *argmax, const float
     j.nvec = j.cop / VL;
     /* fewer images than threads: split each image over its output channel vectors
      * (each part transforms the image's input itself) */
-    j.groups = 1;
-    if (n < k->nthreads) {
-        j.groups = (k->nthreads + n - 1) / n;
-        if (j.groups > j.nvec)
-            j.groups = j.nvec;
-    }
+    j.groups = kint_image_parts(n, k->nthreads, j.nvec);
     j.nitems = n * j.groups;
     atomic_init(&j.next, 0);
-    for (size_t t = 0; t < k->nthreads; t++)
-        k->tag[t] = 0;
-    run_slots(k, wg4_task, &j, j.nitems);
+    run_image_slots(k, wg4_task, &j, j.nitems);
 }
 
 #else
